@@ -1,0 +1,120 @@
+/**
+ * Causal multi-head self-attention, the only kind of attention a GPT has: no encoder, so no
+ * cross-attention. Each position attends to itself and to earlier positions; the causal mask
+ * sets every score for a later position to −∞ (here −1e9) before the softmax.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { linear } from "../kernels/linear.ts";
+import { fusedCausalAttention } from "../kernels/attention_cpu.ts";
+
+/** The four tensors of one attention sub-block (GPT-2's names and [in, out] layout). */
+export interface AttentionParams {
+  /** Query/key/value projection [C, 3C]. */
+  cAttnW: tf.Tensor2D;
+  /** Its bias [3C]. */
+  cAttnB: tf.Tensor1D;
+  /** Output projection [C, C]. */
+  cProjW: tf.Tensor2D;
+  /** Its bias [C]. */
+  cProjB: tf.Tensor1D;
+}
+
+const maskCache = new Map<number, tf.Tensor2D>();
+
+/** A [T, T] additive mask: 0 where key j ≤ query i, −1e9 where j > i (the future). */
+export function causalMaskBias(t: number): tf.Tensor2D {
+  let mask = maskCache.get(t);
+  if (!mask) {
+    const values = new Float32Array(t * t);
+    for (let i = 0; i < t; i++) {
+      for (let j = i + 1; j < t; j++) values[i * t + j] = -1e9;
+    }
+    mask = tf.keep(tf.tensor2d(values, [t, t]));
+    maskCache.set(t, mask);
+  }
+  return mask;
+}
+
+/**
+ * Whether to use the fused CPU kernel: on wasm and cpu by default; `GPT_COURSE_ATTENTION=reference`
+ * forces the plain tfjs composition (for comparisons).
+ */
+export function useFusedKernel(): boolean {
+  const backend = tf.getBackend();
+  if (backend !== "wasm" && backend !== "cpu") return false;
+  try {
+    return Deno.env.get("GPT_COURSE_ATTENTION") !== "reference";
+  } catch {
+    return true;
+  }
+}
+
+/** Options for {@link causalSelfAttention}. */
+export interface AttentionOptions {
+  batch: number;
+  time: number;
+  nHead: number;
+  /** Dropout rate on the attention weights and the output (training only). */
+  dropout?: number;
+  /** Seed for the dropout masks. */
+  seed?: number;
+  /** When given, the attention weights [B, H, T, T] are pushed here (kept; caller disposes). */
+  weightsOut?: tf.Tensor4D[];
+}
+
+/**
+ * Multi-head causal self-attention of x [B·T, C] → [B·T, C].
+ * q, k, v come from one projection; scores are q·kᵀ/√d per head; the output of all heads is
+ * concatenated and projected back to the residual width.
+ */
+export function causalSelfAttention(
+  x: tf.Tensor2D,
+  p: AttentionParams,
+  o: AttentionOptions,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const { batch: b, time: t, nHead: h } = o;
+    const c = x.shape[1];
+    const d = c / h;
+    const qkv = linear(x, p.cAttnW, p.cAttnB); // [B·T, 3C]
+    const [q, k, v] = tf.split(qkv, 3, 1).map((m) =>
+      tf.transpose(tf.reshape(m, [b, t, h, d]), [0, 2, 1, 3]) as tf.Tensor4D // [B, H, T, D]
+    );
+    let y: tf.Tensor4D; // [B, H, T, D]
+    if (useFusedKernel() && !o.weightsOut && !o.dropout) {
+      y = fusedCausalAttention(q, k, v);
+    } else {
+      const scores = tf.add(
+        tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)),
+        causalMaskBias(t),
+      );
+      let weights = tf.softmax(scores) as tf.Tensor4D; // [B, H, T, T]
+      if (o.weightsOut) o.weightsOut.push(tf.keep(weights));
+      if (o.dropout) {
+        weights = tf.dropout(
+          weights,
+          o.dropout,
+          undefined,
+          o.seed,
+        ) as tf.Tensor4D;
+      }
+      y = tf.matMul(weights, v);
+    }
+    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [
+      b * t,
+      c,
+    ]) as tf.Tensor2D;
+    let out = linear(merged, p.cProjW, p.cProjB);
+    if (o.dropout) {
+      out = tf.dropout(
+        out,
+        o.dropout,
+        undefined,
+        (o.seed ?? 0) + 1,
+      ) as tf.Tensor2D;
+    }
+    return out;
+  });
+}

@@ -1,0 +1,294 @@
+/**
+ * The training loop: sample a batch, compute the loss and its gradient, clip, update with AdamW
+ * on a warmup + cosine schedule, and evaluate on fixed batches every so often. Callbacks receive
+ * every step and every evaluation (for live plots and progress lines).
+ *
+ * Tensors are created and freed inside each step, so `tf.memory().numTensors` stays flat.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { GPT } from "../model/gpt.ts";
+import { AdamW, type StepStats } from "./adamw.ts";
+import { warmupCosine } from "./schedule.ts";
+import { type Batch, BatchSampler, evalBatches, type Split } from "../data.ts";
+
+/** Training hyper-parameters. */
+export interface TrainConfig {
+  /** Total optimisation steps. */
+  steps: number;
+  /** Sequences per batch. */
+  batchSize: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Final learning rate of the cosine decay (default lr / 10). */
+  minLr: number;
+  /** Linear warmup steps (default 100, or steps/10 if fewer). */
+  warmupSteps: number;
+  /** AdamW decoupled weight decay. */
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  /** Clip the gradient to this global norm. */
+  gradClip: number;
+  /** Evaluate every this many steps (and at the end); 0 disables. */
+  evalInterval: number;
+  /** Number of fixed batches per evaluation. */
+  evalBatches: number;
+  /** Seed of the batch sampler and dropout masks. */
+  seed: number;
+}
+
+/** nanoGPT's CPU settings, scaled to the run length. */
+export function defaultTrainConfig(
+  overrides: Partial<TrainConfig> & { steps: number },
+): TrainConfig {
+  const lr = overrides.lr ?? 1e-3;
+  const c: TrainConfig = {
+    batchSize: 12,
+    lr,
+    minLr: lr / 10,
+    warmupSteps: Math.min(100, Math.floor(overrides.steps / 10)),
+    weightDecay: 0.1,
+    beta1: 0.9,
+    beta2: 0.99,
+    gradClip: 1.0,
+    evalInterval: Math.max(1, Math.floor(overrides.steps / 10)),
+    evalBatches: 8,
+    seed: 0,
+    ...overrides,
+  };
+  for (const key of ["steps", "batchSize", "evalBatches"] as const) {
+    if (!Number.isInteger(c[key]) || c[key] < 1) {
+      throw new Error(
+        `bad train config: ${key} must be a positive integer, got ${c[key]}`,
+      );
+    }
+  }
+  if (!(c.lr > 0)) {
+    throw new Error(`bad train config: lr must be > 0, got ${c.lr}`);
+  }
+  return c;
+}
+
+/** Reported after every step. */
+export interface StepInfo {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  /** Training throughput over the recent steps. */
+  tokensPerSec: number;
+  /** Seconds since this run started. */
+  elapsedSec: number;
+}
+
+/** Reported after every evaluation. */
+export interface EvalInfo {
+  step: number;
+  trainLoss: number;
+  valLoss: number;
+  elapsedSec: number;
+}
+
+/** Callbacks; each may return a promise, which the loop awaits. */
+export interface TrainCallbacks {
+  onStep?: (info: StepInfo) => void | Promise<void>;
+  onEval?: (info: EvalInfo) => void | Promise<void>;
+}
+
+/** Everything measured during a run. */
+export interface TrainHistory {
+  steps: number[];
+  loss: number[];
+  lr: number[];
+  gradNorm: number[];
+  evals: EvalInfo[];
+  /** Seconds of training (evaluations excluded). */
+  trainSeconds: number;
+  /** Tokens processed in training steps. */
+  tokens: number;
+}
+
+/** Trains a GPT on a token split. */
+export class Trainer {
+  readonly model: GPT;
+  readonly config: TrainConfig;
+  readonly optimizer: AdamW;
+  readonly sampler: BatchSampler;
+  readonly history: TrainHistory = {
+    steps: [],
+    loss: [],
+    lr: [],
+    gradNorm: [],
+    evals: [],
+    trainSeconds: 0,
+    tokens: 0,
+  };
+  /** Steps completed. */
+  step = 0;
+  readonly #schedule: (step: number) => number;
+  readonly #evalTrain: Batch[];
+  readonly #evalVal: Batch[];
+
+  /** Prepares sampler, optimizer and the fixed evaluation batches. */
+  constructor(model: GPT, data: Split, config: TrainConfig) {
+    this.model = model;
+    this.config = config;
+    const t = model.config.contextLength;
+    this.sampler = new BatchSampler(
+      data.train,
+      config.batchSize,
+      t,
+      config.seed,
+    );
+    this.optimizer = new AdamW(model.params, {
+      beta1: config.beta1,
+      beta2: config.beta2,
+      weightDecay: config.weightDecay,
+    });
+    this.#schedule = warmupCosine({
+      maxLr: config.lr,
+      minLr: config.minLr,
+      warmupSteps: config.warmupSteps,
+      totalSteps: config.steps,
+    });
+    this.#evalTrain = evalBatches(
+      data.train,
+      config.evalBatches,
+      config.batchSize,
+      t,
+    );
+    this.#evalVal = evalBatches(
+      data.val,
+      config.evalBatches,
+      config.batchSize,
+      t,
+    );
+  }
+
+  /**
+   * Continues from a checkpoint's training state: step, sampler position and optimizer moments.
+   * With the same data and config, the resumed run reproduces the uninterrupted one exactly.
+   */
+  restore(
+    state: {
+      step: number;
+      samplerState: number;
+      adamT: number;
+      m: Map<string, Float32Array>;
+      v: Map<string, Float32Array>;
+    },
+  ): void {
+    this.optimizer.setState({ t: state.adamT, m: state.m, v: state.v });
+    this.sampler.state = state.samplerState;
+    this.step = state.step;
+  }
+
+  /** One optimisation step on the next batch; returns its loss and gradient statistics. */
+  trainStep(): { loss: number; lr: number } & StepStats {
+    const batch = this.sampler.next();
+    const lr = this.#schedule(this.step);
+    const { x, y } = toTensors(batch);
+    const training = this.model.config.dropout > 0;
+    const { value, grads } = this.model.valueAndGrads(
+      () =>
+        this.model.loss(x, y, {
+          training,
+          seed: this.config.seed * 1_000_003 + this.step * 97,
+        }),
+    );
+    const loss = value.dataSync()[0];
+    let stats: StepStats;
+    try {
+      stats = this.optimizer.step(grads, lr, this.config.gradClip);
+    } finally {
+      tf.dispose([value, x, y]);
+      tf.dispose([...grads.values()]);
+    }
+    this.step++;
+    return { loss, lr, ...stats };
+  }
+
+  /** Mean loss over the fixed evaluation batches of "train" or "val" (no dropout). */
+  evaluate(which: "train" | "val"): number {
+    const batches = which === "train" ? this.#evalTrain : this.#evalVal;
+    return meanLoss(this.model, batches);
+  }
+
+  /** Trains until `config.steps` (or `untilStep`), calling back after steps and evaluations. */
+  async run(
+    callbacks: TrainCallbacks = {},
+    untilStep = this.config.steps,
+  ): Promise<TrainHistory> {
+    const start = performance.now();
+    const tokensPerStep = this.config.batchSize *
+      this.model.config.contextLength;
+    let windowStart = performance.now(),
+      windowSteps = 0,
+      lastYield = performance.now();
+    while (this.step < untilStep) {
+      const t0 = performance.now();
+      const r = this.trainStep();
+      const dt = (performance.now() - t0) / 1000;
+      this.history.trainSeconds += dt;
+      this.history.tokens += tokensPerStep;
+      windowSteps++;
+      const windowSec = (performance.now() - windowStart) / 1000;
+      const info: StepInfo = {
+        step: this.step,
+        totalSteps: this.config.steps,
+        loss: r.loss,
+        lr: r.lr,
+        gradNorm: r.gradNorm,
+        tokensPerSec: (windowSteps * tokensPerStep) / Math.max(windowSec, 1e-9),
+        elapsedSec: (performance.now() - start) / 1000,
+      };
+      if (windowSec > 10) (windowStart = performance.now()), (windowSteps = 0);
+      this.history.steps.push(this.step);
+      this.history.loss.push(r.loss);
+      this.history.lr.push(r.lr);
+      this.history.gradNorm.push(r.gradNorm);
+      await callbacks.onStep?.(info);
+      const ev = this.config.evalInterval;
+      if ((ev > 0 && this.step % ev === 0) || this.step === untilStep) {
+        const e: EvalInfo = {
+          step: this.step,
+          trainLoss: this.evaluate("train"),
+          valLoss: this.evaluate("val"),
+          elapsedSec: (performance.now() - start) / 1000,
+        };
+        this.history.evals.push(e);
+        await callbacks.onEval?.(e);
+      }
+      // Let the event loop run now and then (Jupyter display messages, timers, Ctrl-C).
+      if (performance.now() - lastYield > 200) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        lastYield = performance.now();
+      }
+    }
+    return this.history;
+  }
+}
+
+/** A batch as int32 tensors [B, T]. */
+export function toTensors(batch: Batch): { x: tf.Tensor2D; y: tf.Tensor2D } {
+  const shape: [number, number] = [batch.batchSize, batch.contextLength];
+  return {
+    x: tf.tensor2d(batch.x, shape, "int32"),
+    y: tf.tensor2d(batch.y, shape, "int32"),
+  };
+}
+
+/** Mean next-token loss of a model over batches (nats/token). */
+export function meanLoss(model: GPT, batches: Batch[]): number {
+  let total = 0;
+  for (const batch of batches) {
+    const { x, y } = toTensors(batch);
+    const loss = model.loss(x, y);
+    total += loss.dataSync()[0];
+    tf.dispose([x, y, loss]);
+  }
+  return total / batches.length;
+}

@@ -1,0 +1,62 @@
+import * as tf from "@tensorflow/tfjs";
+import assert from "node:assert/strict";
+import { initBackend } from "../lib/backend.ts";
+import { CharTokenizer, UnknownSymbolError } from "../lib/tokenizers/char.ts";
+import { loadMobyDick, mobyDickChapters } from "../datasets/moby_dick.ts";
+import { coursePreset } from "../lib/model/config.ts";
+import { GPT } from "../lib/model/gpt.ts";
+import { generate, sampleToken } from "../lib/model/generate.ts";
+import { Rng } from "../lib/random.ts";
+
+await initBackend();
+
+Deno.test("char tokenizer round-trips and names unknown symbols", () => {
+  const tok = CharTokenizer.fromText("hello, world");
+  assert.equal(tok.vocabSize, 9);
+  assert.equal(tok.decode(tok.encode("low, hello")), "low, hello");
+  assert.throws(() => tok.encode("hello€"), (err: Error) => {
+    assert.ok(err instanceof UnknownSymbolError);
+    assert.match(err.message, /unknown symbol "€" \(U\+20AC\) at position 5/);
+    return true;
+  });
+  assert.throws(() => tok.decode([99]), /outside \[0, 9\)/);
+  assert.deepEqual(CharTokenizer.fromJSON(JSON.parse(JSON.stringify(tok))).symbols, tok.symbols);
+  const emoji = CharTokenizer.fromText("a😀b");
+  assert.equal(emoji.vocabSize, 3);
+  assert.equal(emoji.decode(emoji.encode("😀ab")), "😀ab");
+});
+
+Deno.test("Moby-Dick loads from the npm package", () => {
+  const chapters = mobyDickChapters();
+  assert.ok(chapters.length > 130);
+  const text = loadMobyDick();
+  assert.ok(text.length > 1_100_000 && text.length < 1_300_000, `${text.length} characters`);
+  assert.ok(text.includes("Call me Ishmael."));
+  assert.ok(!text.startsWith("CONTENTS"));
+});
+
+Deno.test("sampling: greedy, top-k, temperature", () => {
+  const logits = Float32Array.from([0, 3, 1, 2]);
+  assert.equal(sampleToken(logits, 0, 0, new Rng(0)), 1);
+  const rng = new Rng(1);
+  for (let i = 0; i < 50; i++) assert.ok([1, 3].includes(sampleToken(logits, 1, 2, rng)));
+  const counts = [0, 0, 0, 0];
+  for (let i = 0; i < 2000; i++) counts[sampleToken(logits, 1, 0, rng)]++;
+  // softmax([0,3,1,2]) ≈ [0.032, 0.644, 0.087, 0.237]
+  assert.ok(Math.abs(counts[1] / 2000 - 0.644) < 0.04, `${counts}`);
+  assert.throws(() => sampleToken(logits, -1, 0, rng), /temperature/);
+});
+
+Deno.test("generate crops long prompts, is seeded, and keeps numTensors flat", () => {
+  const model = GPT.create(coursePreset("micro", { vocabSize: 5, contextLength: 4 }), 0);
+  const before = tf.memory().numTensors;
+  const long = [1, 2, 3, 4, 0, 1, 2, 3, 4];
+  const a = generate(model, long, { maxNewTokens: 6, seed: 3 });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(a.length, long.length + 6);
+  assert.deepEqual(a.slice(0, long.length), long);
+  assert.deepEqual(generate(model, long, { maxNewTokens: 6, seed: 3 }), a);
+  assert.throws(() => generate(model, [], { maxNewTokens: 1 }), /prompt is empty/);
+  assert.throws(() => generate(model, [7], { maxNewTokens: 1 }), /outside \[0, 5\)/);
+  model.dispose();
+});
