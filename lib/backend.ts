@@ -44,9 +44,7 @@ function envBackend(): BackendName | undefined {
   if (!value) return undefined;
   if (!KNOWN.includes(value as BackendName)) {
     throw new Error(
-      `GPT_COURSE_BACKEND="${value}" is not a backend; use one of ${
-        KNOWN.join(", ")
-      }`,
+      `GPT_COURSE_BACKEND="${value}" is not a backend; use one of ${KNOWN.join(", ")}`,
     );
   }
   return value as BackendName;
@@ -56,9 +54,8 @@ function envBackend(): BackendName | undefined {
 async function probeWebGpu(
   allowFallback: boolean,
 ): Promise<{ ok: boolean; reason: string }> {
-  const gpu =
-    (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } })
-      .gpu;
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } })
+    .gpu;
   if (!gpu) {
     return {
       ok: false,
@@ -75,8 +72,7 @@ async function probeWebGpu(
   }
   if (!adapter) return { ok: false, reason: "no WebGPU adapter" };
   const info = adapter.info ?? {};
-  const name =
-    [info.vendor, info.device, info.description].filter(Boolean).join(" ") ||
+  const name = [info.vendor, info.device, info.description].filter(Boolean).join(" ") ||
     "unknown adapter";
   const fallback = adapter.isFallbackAdapter === true ||
     info.isFallbackAdapter === true ||

@@ -48,9 +48,7 @@ export class BatchSampler {
   ) {
     if (tokens.length < contextLength + 1) {
       throw new Error(
-        `BatchSampler: ${tokens.length} tokens cannot fill one window of ${
-          contextLength + 1
-        }`,
+        `BatchSampler: ${tokens.length} tokens cannot fill one window of ${contextLength + 1}`,
       );
     }
     this.#tokens = tokens;
@@ -93,9 +91,7 @@ export function evalBatches(
   const span = tokens.length - contextLength - 1;
   if (span < 0) {
     throw new Error(
-      `evalBatches: ${tokens.length} tokens cannot fill a window of ${
-        contextLength + 1
-      }`,
+      `evalBatches: ${tokens.length} tokens cannot fill a window of ${contextLength + 1}`,
     );
   }
   const batches: Batch[] = [];

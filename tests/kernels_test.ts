@@ -21,34 +21,86 @@ function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
 }
 
 /** The straightforward composition the fused kernel replaces. */
-function referenceAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor4D {
+function referenceAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+): tf.Tensor4D {
   const t = q.shape[2], d = q.shape[3];
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), causalMaskBias(t));
+  const scores = tf.add(
+    tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)),
+    causalMaskBias(t),
+  );
   return tf.matMul(tf.softmax(scores), v) as tf.Tensor4D;
 }
 
 Deno.test("fused causal attention matches the reference: values and gradients, several shapes", () => {
-  for (const [b, h, t, d, seed] of [[1, 1, 1, 4, 1], [2, 3, 7, 5, 2], [3, 4, 33, 16, 3], [1, 2, 64, 32, 4]]) {
+  for (
+    const [b, h, t, d, seed] of [[1, 1, 1, 4, 1], [2, 3, 7, 5, 2], [
+      3,
+      4,
+      33,
+      16,
+      3,
+    ], [1, 2, 64, 32, 4]]
+  ) {
     const q = randn([b, h, t, d], seed) as tf.Tensor4D;
     const k = randn([b, h, t, d], seed + 10) as tf.Tensor4D;
     const v = randn([b, h, t, d], seed + 20) as tf.Tensor4D;
     const w = randn([b, h, t, d], seed + 30); // a random upstream gradient via sum(out·w)
-    const fused = fusedCausalAttention(q, k, v), ref = referenceAttention(q, k, v);
-    assert.ok(maxAbsDiff(fused, ref) < 1e-5, `values [${b},${h},${t},${d}]: ${maxAbsDiff(fused, ref)}`);
-    const gf = tf.grads((a, bb, c) => tf.sum(tf.mul(fusedCausalAttention(a as tf.Tensor4D, bb as tf.Tensor4D, c as tf.Tensor4D), w)))([q, k, v]);
-    const gr = tf.grads((a, bb, c) => tf.sum(tf.mul(referenceAttention(a as tf.Tensor4D, bb as tf.Tensor4D, c as tf.Tensor4D), w)))([q, k, v]);
+    const fused = fusedCausalAttention(q, k, v),
+      ref = referenceAttention(q, k, v);
+    assert.ok(
+      maxAbsDiff(fused, ref) < 1e-5,
+      `values [${b},${h},${t},${d}]: ${maxAbsDiff(fused, ref)}`,
+    );
+    const gf = tf.grads((a, bb, c) =>
+      tf.sum(
+        tf.mul(
+          fusedCausalAttention(
+            a as tf.Tensor4D,
+            bb as tf.Tensor4D,
+            c as tf.Tensor4D,
+          ),
+          w,
+        ),
+      )
+    )([q, k, v]);
+    const gr = tf.grads((a, bb, c) =>
+      tf.sum(
+        tf.mul(
+          referenceAttention(
+            a as tf.Tensor4D,
+            bb as tf.Tensor4D,
+            c as tf.Tensor4D,
+          ),
+          w,
+        ),
+      )
+    )([q, k, v]);
     ["dq", "dk", "dv"].forEach((name, i) => {
-      assert.ok(maxAbsDiff(gf[i], gr[i]) < 1e-4, `${name} [${b},${h},${t},${d}]: ${maxAbsDiff(gf[i], gr[i])}`);
+      assert.ok(
+        maxAbsDiff(gf[i], gr[i]) < 1e-4,
+        `${name} [${b},${h},${t},${d}]: ${maxAbsDiff(gf[i], gr[i])}`,
+      );
     });
     tf.dispose([q, k, v, w, fused, ref, ...gf, ...gr]);
   }
 });
 
 Deno.test("linear (explicit-transpose gradient) matches tfjs' own matMul gradient", () => {
-  const x = randn([13, 7], 1) as tf.Tensor2D, w = randn([7, 5], 2) as tf.Tensor2D, bias = randn([5], 3) as tf.Tensor1D;
+  const x = randn([13, 7], 1) as tf.Tensor2D,
+    w = randn([7, 5], 2) as tf.Tensor2D,
+    bias = randn([5], 3) as tf.Tensor1D;
   const up = randn([13, 5], 4);
-  const ours = tf.grads((a, b, c) => tf.sum(tf.mul(linear(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor1D), up)))([x, w, bias]);
-  const plain = tf.grads((a, b, c) => tf.sum(tf.mul(tf.add(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D), c), up)))([x, w, bias]);
+  const ours = tf.grads((a, b, c) =>
+    tf.sum(
+      tf.mul(linear(a as tf.Tensor2D, b as tf.Tensor2D, c as tf.Tensor1D), up),
+    )
+  )([x, w, bias]);
+  const plain = tf.grads((a, b, c) =>
+    tf.sum(tf.mul(tf.add(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D), c), up))
+  )([x, w, bias]);
   ours.forEach((g, i) => assert.ok(maxAbsDiff(g, plain[i]) < 1e-5));
   tf.dispose([x, w, bias, up, ...ours, ...plain]);
 });
@@ -60,7 +112,14 @@ Deno.test("embedding gradients (UnsortedSegmentSum) on wasm match the cpu backen
   const gradOn = async (backend: string) => {
     await tf.setBackend(backend);
     assert.equal(tf.getBackend(), backend);
-    const g = tf.grad((tbl) => tf.sum(tf.mul(tf.gather(tbl, tf.tensor1d(idx, "int32")), tf.tensor2d(up, [idx.length, 3]))))(tf.tensor2d(table, [6, 3]));
+    const g = tf.grad((tbl) =>
+      tf.sum(
+        tf.mul(
+          tf.gather(tbl, tf.tensor1d(idx, "int32")),
+          tf.tensor2d(up, [idx.length, 3]),
+        ),
+      )
+    )(tf.tensor2d(table, [6, 3]));
     return Array.from(g.dataSync());
   };
   const { initBackend: init } = await import("../lib/backend.ts");
@@ -70,8 +129,14 @@ Deno.test("embedding gradients (UnsortedSegmentSum) on wasm match the cpu backen
   const wasm = await gradOn("wasm");
   // By hand: row r of the gradient is the sum of the upstream rows whose index is r.
   const expected = new Array(18).fill(0);
-  idx.forEach((r, i) => { for (let c = 0; c < 3; c++) expected[r * 3 + c] += up[i * 3 + c]; });
+  idx.forEach((r, i) => {
+    for (let c = 0; c < 3; c++) expected[r * 3 + c] += up[i * 3 + c];
+  });
   for (let i = 0; i < 18; i++) {
-    assert.ok(Math.abs(cpu[i] - expected[i]) < 1e-5 && Math.abs(wasm[i] - expected[i]) < 1e-5, `entry ${i}`);
+    assert.ok(
+      Math.abs(cpu[i] - expected[i]) < 1e-5 &&
+        Math.abs(wasm[i] - expected[i]) < 1e-5,
+      `entry ${i}`,
+    );
   }
 });

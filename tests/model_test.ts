@@ -140,9 +140,7 @@ Deno.test("causality: changing a future token never changes earlier logits", () 
         lb = model.forward(b).logits.arraySync();
       for (let r = 0; r < 2; r++) {
         for (let t = 0; t < 8; t++) {
-          const same = la[r][t].every((v, i) =>
-            Math.abs(v - lb[r][t][i]) < 1e-5
-          );
+          const same = la[r][t].every((v, i) => Math.abs(v - lb[r][t][i]) < 1e-5);
           assert.equal(
             same,
             t < pos,
@@ -180,9 +178,8 @@ Deno.test("crossEntropy ignores targets of -1 and matches a hand computation", (
   assert.ok(
     Math.abs(crossEntropy(logits, targets).dataSync()[0] - expected) < 1e-6,
   );
-  const grad = tf.grad((z: tf.Tensor) =>
-    crossEntropy(z as tf.Tensor2D, targets)
-  )(logits).arraySync() as number[][];
+  const grad = tf.grad((z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, targets))(logits)
+    .arraySync() as number[][];
   assert.deepEqual(grad[1], [0, 0, 0]); // the ignored row gets no gradient
   tf.dispose([logits, targets]);
 });

@@ -20,7 +20,10 @@ Deno.test("char tokenizer round-trips and names unknown symbols", () => {
     return true;
   });
   assert.throws(() => tok.decode([99]), /outside \[0, 9\)/);
-  assert.deepEqual(CharTokenizer.fromJSON(JSON.parse(JSON.stringify(tok))).symbols, tok.symbols);
+  assert.deepEqual(
+    CharTokenizer.fromJSON(JSON.parse(JSON.stringify(tok))).symbols,
+    tok.symbols,
+  );
   const emoji = CharTokenizer.fromText("a😀b");
   assert.equal(emoji.vocabSize, 3);
   assert.equal(emoji.decode(emoji.encode("😀ab")), "😀ab");
@@ -30,7 +33,10 @@ Deno.test("Moby-Dick loads from the npm package", () => {
   const chapters = mobyDickChapters();
   assert.ok(chapters.length > 130);
   const text = loadMobyDick();
-  assert.ok(text.length > 1_100_000 && text.length < 1_300_000, `${text.length} characters`);
+  assert.ok(
+    text.length > 1_100_000 && text.length < 1_300_000,
+    `${text.length} characters`,
+  );
   assert.ok(text.includes("Call me Ishmael."));
   assert.ok(!text.startsWith("CONTENTS"));
 });
@@ -39,7 +45,9 @@ Deno.test("sampling: greedy, top-k, temperature", () => {
   const logits = Float32Array.from([0, 3, 1, 2]);
   assert.equal(sampleToken(logits, 0, 0, new Rng(0)), 1);
   const rng = new Rng(1);
-  for (let i = 0; i < 50; i++) assert.ok([1, 3].includes(sampleToken(logits, 1, 2, rng)));
+  for (let i = 0; i < 50; i++) {
+    assert.ok([1, 3].includes(sampleToken(logits, 1, 2, rng)));
+  }
   const counts = [0, 0, 0, 0];
   for (let i = 0; i < 2000; i++) counts[sampleToken(logits, 1, 0, rng)]++;
   // softmax([0,3,1,2]) ≈ [0.032, 0.644, 0.087, 0.237]
@@ -48,7 +56,10 @@ Deno.test("sampling: greedy, top-k, temperature", () => {
 });
 
 Deno.test("generate crops long prompts, is seeded, and keeps numTensors flat", () => {
-  const model = GPT.create(coursePreset("micro", { vocabSize: 5, contextLength: 4 }), 0);
+  const model = GPT.create(
+    coursePreset("micro", { vocabSize: 5, contextLength: 4 }),
+    0,
+  );
   const before = tf.memory().numTensors;
   const long = [1, 2, 3, 4, 0, 1, 2, 3, 4];
   const a = generate(model, long, { maxNewTokens: 6, seed: 3 });
@@ -56,7 +67,13 @@ Deno.test("generate crops long prompts, is seeded, and keeps numTensors flat", (
   assert.equal(a.length, long.length + 6);
   assert.deepEqual(a.slice(0, long.length), long);
   assert.deepEqual(generate(model, long, { maxNewTokens: 6, seed: 3 }), a);
-  assert.throws(() => generate(model, [], { maxNewTokens: 1 }), /prompt is empty/);
-  assert.throws(() => generate(model, [7], { maxNewTokens: 1 }), /outside \[0, 5\)/);
+  assert.throws(
+    () => generate(model, [], { maxNewTokens: 1 }),
+    /prompt is empty/,
+  );
+  assert.throws(
+    () => generate(model, [7], { maxNewTokens: 1 }),
+    /outside \[0, 5\)/,
+  );
   model.dispose();
 });

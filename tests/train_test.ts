@@ -6,7 +6,13 @@ import { GPT } from "../lib/model/gpt.ts";
 import { defaultTrainConfig, Trainer } from "../lib/train/trainer.ts";
 import { AdamW, decaysByDefault } from "../lib/train/adamw.ts";
 import { warmupCosine } from "../lib/train/schedule.ts";
-import { CheckpointError, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint } from "../lib/train/checkpoint.ts";
+import {
+  CheckpointError,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "../lib/train/checkpoint.ts";
 import { BatchSampler, evalBatches, splitTokens } from "../lib/data.ts";
 import { Rng } from "../lib/random.ts";
 
@@ -15,13 +21,22 @@ await initBackend();
 function corpus(n = 4000, vocab = 13, seed = 1): Int32Array {
   // A learnable stream: a noisy repeating pattern.
   const rng = new Rng(seed), out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = rng.next() < 0.9 ? (i * 7) % vocab : rng.int(vocab);
+  for (let i = 0; i < n; i++) {
+    out[i] = rng.next() < 0.9 ? (i * 7) % vocab : rng.int(vocab);
+  }
   return out;
 }
 const split = splitTokens(corpus());
-const config = (seed = 0) => coursePreset("micro", { vocabSize: 13, contextLength: 16, dropout: 0.1 });
+const config = () => coursePreset("micro", { vocabSize: 13, contextLength: 16, dropout: 0.1 });
 const trainConfig = (steps: number) =>
-  defaultTrainConfig({ steps, batchSize: 4, lr: 3e-3, evalInterval: 5, evalBatches: 2, seed: 3 });
+  defaultTrainConfig({
+    steps,
+    batchSize: 4,
+    lr: 3e-3,
+    evalInterval: 5,
+    evalBatches: 2,
+    seed: 3,
+  });
 
 Deno.test("training lowers the loss and keeps numTensors flat", async () => {
   const model = GPT.create(config(), 0);
@@ -30,9 +45,15 @@ Deno.test("training lowers the loss and keeps numTensors flat", async () => {
   const before = tf.memory().numTensors;
   const counts: number[] = [];
   await trainer.run({ onStep: () => void counts.push(tf.memory().numTensors) });
-  assert.ok(counts.every((c) => c === before), `numTensors drifted: ${before} -> ${[...new Set(counts)]}`);
+  assert.ok(
+    counts.every((c) => c === before),
+    `numTensors drifted: ${before} -> ${[...new Set(counts)]}`,
+  );
   const evals = trainer.history.evals;
-  assert.ok(evals.at(-1)!.valLoss < evals[0].valLoss - 0.3, `val ${evals[0].valLoss} -> ${evals.at(-1)!.valLoss}`);
+  assert.ok(
+    evals.at(-1)!.valLoss < evals[0].valLoss - 0.3,
+    `val ${evals[0].valLoss} -> ${evals.at(-1)!.valLoss}`,
+  );
   model.dispose();
 });
 
@@ -58,19 +79,34 @@ Deno.test("checkpoint round trip is bit-exact, and resuming reproduces the unint
   const model = GPT.create(config(), 5);
   const first = new Trainer(model, split, trainConfig(8));
   await first.run({}, 4);
-  await saveCheckpoint(path, model, { trainer: first, extra: { note: "hello" } });
+  await saveCheckpoint(path, model, {
+    trainer: first,
+    extra: { note: "hello" },
+  });
   const loaded = await loadCheckpoint(path);
   for (const [name, p] of model.params) {
-    assert.deepEqual(loaded.model.params.get(name)!.dataSync(), p.dataSync(), name);
+    assert.deepEqual(
+      loaded.model.params.get(name)!.dataSync(),
+      p.dataSync(),
+      name,
+    );
   }
   assert.deepEqual(loaded.extra, { note: "hello" });
   assert.equal(loaded.training!.step, 4);
-  const resumed = new Trainer(loaded.model, split, loaded.training!.trainConfig);
+  const resumed = new Trainer(
+    loaded.model,
+    split,
+    loaded.training!.trainConfig,
+  );
   resumed.restore(loaded.training!);
   await resumed.run();
   assert.deepEqual(resumed.history.loss, fullTrainer.history.loss.slice(4));
   for (const [name, p] of full.params) {
-    assert.deepEqual(loaded.model.params.get(name)!.dataSync(), p.dataSync(), name);
+    assert.deepEqual(
+      loaded.model.params.get(name)!.dataSync(),
+      p.dataSync(),
+      name,
+    );
   }
   [full, model, loaded.model].forEach((m) => m.dispose());
   await Deno.remove(dir, { recursive: true });
@@ -79,22 +115,44 @@ Deno.test("checkpoint round trip is bit-exact, and resuming reproduces the unint
 Deno.test("corrupt, truncated or missing checkpoints give clear errors", async () => {
   const model = GPT.create(config(), 0);
   const bytes = encodeCheckpoint(model);
-  assert.throws(() => decodeCheckpoint(bytes.slice(0, bytes.length - 10), "x"), CheckpointError);
-  assert.throws(() => decodeCheckpoint(bytes.slice(0, 5), "x"), /corrupt or incompatible checkpoint x: safetensors/);
+  assert.throws(
+    () => decodeCheckpoint(bytes.slice(0, bytes.length - 10), "x"),
+    CheckpointError,
+  );
+  assert.throws(
+    () => decodeCheckpoint(bytes.slice(0, 5), "x"),
+    /corrupt or incompatible checkpoint x: safetensors/,
+  );
   const garbage = bytes.slice();
   garbage.fill(0x7b, 8, 40); // scribble over the header
   assert.throws(() => decodeCheckpoint(garbage, "x"), CheckpointError);
-  await assert.rejects(() => loadCheckpoint("/nonexistent/ckpt.safetensors"), /checkpoint not found/);
+  await assert.rejects(
+    () => loadCheckpoint("/nonexistent/ckpt.safetensors"),
+    /checkpoint not found/,
+  );
   model.dispose();
 });
 
 Deno.test("AdamW: one step by hand, decay only on linear weights", () => {
   assert.ok(decaysByDefault("h.0.attn.c_attn.weight"));
-  for (const name of ["wte.weight", "wpe.weight", "h.0.ln_1.weight", "ln_f.weight", "h.0.mlp.c_fc.bias"]) {
+  for (
+    const name of [
+      "wte.weight",
+      "wpe.weight",
+      "h.0.ln_1.weight",
+      "ln_f.weight",
+      "h.0.mlp.c_fc.bias",
+    ]
+  ) {
     assert.ok(!decaysByDefault(name), name);
   }
   const w = tf.variable(tf.tensor1d([1, -2]));
-  const opt = new AdamW(new Map([["h.0.mlp.c_fc.weight", w]]), { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.5 });
+  const opt = new AdamW(new Map([["h.0.mlp.c_fc.weight", w]]), {
+    beta1: 0.9,
+    beta2: 0.99,
+    eps: 1e-8,
+    weightDecay: 0.5,
+  });
   const g = tf.tensor1d([0.1, 0.3]);
   const stats = opt.step(new Map([["h.0.mlp.c_fc.weight", g]]), 0.01, 1.0);
   // First step: m̂ = g, v̂ = g², update = lr·sign(g); decay multiplies by (1 − lr·wd).
@@ -102,20 +160,35 @@ Deno.test("AdamW: one step by hand, decay only on linear weights", () => {
   const got = w.dataSync();
   expected.forEach((e, i) => assert.ok(Math.abs(got[i] - e) < 1e-6, `${got[i]} vs ${e}`));
   assert.ok(Math.abs(stats.gradNorm - Math.sqrt(0.1)) < 1e-6);
-  const clipped = opt.step(new Map([["h.0.mlp.c_fc.weight", tf.tensor1d([30, 40])]]), 0.01, 1.0);
+  const clipped = opt.step(
+    new Map([["h.0.mlp.c_fc.weight", tf.tensor1d([30, 40])]]),
+    0.01,
+    1.0,
+  );
   assert.ok(Math.abs(clipped.clipScale - 1 / 50) < 1e-9);
-  assert.throws(() => opt.step(new Map([["h.0.mlp.c_fc.weight", tf.tensor1d([NaN, 0])]]), 0.01), /diverged/);
+  assert.throws(
+    () => opt.step(new Map([["h.0.mlp.c_fc.weight", tf.tensor1d([NaN, 0])]]), 0.01),
+    /diverged/,
+  );
   tf.dispose([w, g]);
 });
 
 Deno.test("warmup + cosine schedule", () => {
-  const lr = warmupCosine({ maxLr: 1, minLr: 0.1, warmupSteps: 10, totalSteps: 110 });
+  const lr = warmupCosine({
+    maxLr: 1,
+    minLr: 0.1,
+    warmupSteps: 10,
+    totalSteps: 110,
+  });
   assert.equal(lr(0), 0.1);
   assert.equal(lr(9), 1);
   assert.ok(Math.abs(lr(60) - 0.55) < 1e-12);
   assert.ok(Math.abs(lr(110) - 0.1) < 1e-12);
   assert.ok(Math.abs(lr(5000) - 0.1) < 1e-12);
-  assert.throws(() => warmupCosine({ maxLr: 0.1, minLr: 1, warmupSteps: 1, totalSteps: 2 }), /minLr/);
+  assert.throws(
+    () => warmupCosine({ maxLr: 0.1, minLr: 1, warmupSteps: 1, totalSteps: 2 }),
+    /minLr/,
+  );
 });
 
 Deno.test("split is contiguous; sampler and eval batches are deterministic and aligned", () => {
@@ -123,11 +196,15 @@ Deno.test("split is contiguous; sampler and eval batches are deterministic and a
   const { train, val } = splitTokens(tokens, 0.1);
   assert.equal(train.length, 900);
   assert.equal(val[0], 900);
-  const a = new BatchSampler(train, 3, 8, 7).next(), b = new BatchSampler(train, 3, 8, 7).next();
+  const a = new BatchSampler(train, 3, 8, 7).next(),
+    b = new BatchSampler(train, 3, 8, 7).next();
   assert.deepEqual(a, b);
   for (let i = 0; i < a.x.length; i++) assert.equal(a.y[i], a.x[i] + 1);
   const e = evalBatches(val, 2, 3, 8);
   assert.equal(e.length, 2);
   assert.ok(e.every((batch) => batch.x.every((v) => v >= 900)));
-  assert.throws(() => new BatchSampler(Int32Array.from([1, 2]), 1, 8), /cannot fill/);
+  assert.throws(
+    () => new BatchSampler(Int32Array.from([1, 2]), 1, 8),
+    /cannot fill/,
+  );
 });

@@ -188,9 +188,7 @@ const MAX_SHOWN_CHARS = 200;
 
 /** JSON-quotes an untrusted string for an error message, truncated. */
 function quote(text: string): string {
-  const shown = text.length > MAX_SHOWN_CHARS
-    ? `${text.slice(0, MAX_SHOWN_CHARS)}…`
-    : text;
+  const shown = text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS)}…` : text;
   return JSON.stringify(shown);
 }
 
@@ -202,9 +200,7 @@ function show(value: unknown): string {
   } catch {
     text = String(value);
   }
-  return text.length > MAX_SHOWN_CHARS
-    ? `${text.slice(0, MAX_SHOWN_CHARS)}…`
-    : text;
+  return text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS)}…` : text;
 }
 
 /** Describes the JSON type of a value for error messages. */
@@ -469,9 +465,7 @@ function findDuplicateKey(json: string): string | undefined {
       }
       const top = stack[stack.length - 1];
       if (top?.keys && top.expectKey) {
-        const key = escaped
-          ? JSON.parse(json.slice(i, j + 1)) as string
-          : json.slice(i + 1, j);
+        const key = escaped ? JSON.parse(json.slice(i, j + 1)) as string : json.slice(i + 1, j);
         if (top.keys.has(key)) return key;
         top.keys.add(key);
         top.expectKey = false;
@@ -542,9 +536,8 @@ function parseTensorInfo(
   const offsets = info.data_offsets;
   if (
     !Array.isArray(offsets) || offsets.length !== 2 ||
-    !offsets.every((o) =>
-      typeof o === "number" && Number.isSafeInteger(o) && o >= 0
-    ) || offsets[0] > offsets[1]
+    !offsets.every((o) => typeof o === "number" && Number.isSafeInteger(o) && o >= 0) ||
+    offsets[0] > offsets[1]
   ) {
     throw new SafetensorsError(
       `tensor ${quote(name)} has invalid data_offsets ${show(offsets)}: ` +
@@ -914,9 +907,7 @@ export function fromFloat32(
   values: Float32Array | readonly number[],
   dtype: "F32" | "F16" | "BF16" | "F64",
 ): Uint8Array {
-  const source = values instanceof Float32Array
-    ? values
-    : Float32Array.from(values);
+  const source = values instanceof Float32Array ? values : Float32Array.from(values);
   const n = source.length;
   const bits = new Uint32Array(n);
   new Float32Array(bits.buffer).set(source);

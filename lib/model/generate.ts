@@ -83,9 +83,7 @@ export function generate(
       !Number.isInteger(prompt[i]) || prompt[i] < 0 || prompt[i] >= vocabSize
     ) {
       throw new Error(
-        `generate: prompt token ${
-          prompt[i]
-        } at position ${i} is outside [0, ${vocabSize})`,
+        `generate: prompt token ${prompt[i]} at position ${i} is outside [0, ${vocabSize})`,
       );
     }
   }

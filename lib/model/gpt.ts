@@ -121,7 +121,10 @@ export class GPT {
     const params = new Map<string, tf.Variable>();
     for (const [name, shape] of parameterShapes(c)) {
       // Unnamed: tfjs variable names are global, and several models may coexist.
-      params.set(name, tf.variable(tf.tensor(initialValue(name, shape, c, rng), shape)));
+      params.set(
+        name,
+        tf.variable(tf.tensor(initialValue(name, shape, c, rng), shape)),
+      );
     }
     return new GPT(c, params);
   }
@@ -146,9 +149,7 @@ export class GPT {
     }
     const drop = options.training ? c.dropout : 0;
     let seed = options.seed ?? 0;
-    const attention: tf.Tensor4D[] | undefined = options.returnAttention
-      ? []
-      : undefined;
+    const attention: tf.Tensor4D[] | undefined = options.returnAttention ? [] : undefined;
     const result = tf.tidy(() => {
       const tok = tf.gather(
         this.#p<tf.Tensor2D>("wte.weight"),
@@ -216,9 +217,7 @@ export class GPT {
         this.#p(p + "mlp.c_proj.weight"),
         this.#p(p + "mlp.c_proj.bias"),
       );
-      return drop
-        ? tf.dropout(out, drop, undefined, seed + 2) as tf.Tensor2D
-        : out;
+      return drop ? tf.dropout(out, drop, undefined, seed + 2) as tf.Tensor2D : out;
     };
     if (this.config.norm === "pre") {
       x = tf.add(x, attn(ln1(x)));
@@ -249,11 +248,16 @@ export class GPT {
    * Evaluates `f` (a scalar loss built from this model) and its gradient with respect to every
    * parameter, keyed by parameter name. The caller disposes `value` and the gradients.
    */
-  valueAndGrads(f: () => tf.Scalar): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
+  valueAndGrads(
+    f: () => tf.Scalar,
+  ): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
     const names = [...this.params.keys()];
     const vars = names.map((n) => this.params.get(n)!);
     const { value, grads } = tf.variableGrads(f, vars);
-    return { value, grads: new Map(names.map((n, i) => [n, grads[vars[i].name]])) };
+    return {
+      value,
+      grads: new Map(names.map((n, i) => [n, grads[vars[i].name]])),
+    };
   }
 
   /** Frees every parameter. */

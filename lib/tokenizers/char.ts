@@ -17,9 +17,7 @@ export class UnknownSymbolError extends Error {
       "0",
     );
     super(
-      `unknown symbol ${
-        JSON.stringify(symbol)
-      } (U+${code}) at position ${position}; ` +
+      `unknown symbol ${JSON.stringify(symbol)} (U+${code}) at position ${position}; ` +
         `the vocabulary has ${vocabSize} symbols built from the training text`,
     );
     this.name = "UnknownSymbolError";
@@ -83,9 +81,7 @@ export class CharTokenizer {
       const sym = this.symbols[ids[i]];
       if (sym === undefined) {
         throw new Error(
-          `CharTokenizer.decode: id ${
-            ids[i]
-          } is outside [0, ${this.vocabSize})`,
+          `CharTokenizer.decode: id ${ids[i]} is outside [0, ${this.vocabSize})`,
         );
       }
       s += sym;

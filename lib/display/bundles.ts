@@ -1,0 +1,421 @@
+/**
+ * Jupyter MIME bundles for charts and tables.
+ *
+ * Each chart bundle carries the same figure four ways, so every frontend
+ * picks something it can show:
+ *
+ * - `application/vnd.plotly.v1+json`: an interactive plotly figure (VS Code,
+ *   JupyterLab with the plotly renderer),
+ * - `image/svg+xml`: the static d3 SVG (GitHub, JupyterLab),
+ * - `text/html`: the same SVG inline in a `<div>` (classic Notebook,
+ *   nbconvert HTML exports; no JavaScript needed),
+ * - `text/plain`: a one-line textual summary (terminals, logs).
+ *
+ * @module
+ */
+
+import {
+  type BarChartOptions,
+  barChartSVG,
+  type ChartOptions,
+  type ColorScheme,
+  type HeatmapOptions,
+  heatmapSVG,
+  lineChartSVG,
+  matrixExtent,
+  schemeColor,
+  type Series,
+  seriesColor,
+  shortNumber,
+} from "./svg.ts";
+import type { MimeBundle } from "./jupyter.ts";
+
+/** MIME type of plotly figures. */
+export const PLOTLY_MIME = "application/vnd.plotly.v1+json";
+
+/** Plotly traces keep at most this many points per series (uniform stride). */
+export const PLOTLY_MAX_POINTS = 2000;
+
+/** A plotly figure as JSON. */
+export interface PlotlyFigure {
+  /** Traces. */
+  data: Record<string, unknown>[];
+  /** Layout. */
+  layout: Record<string, unknown>;
+}
+
+/**
+ * Wraps an SVG string for the `text/html` MIME type.
+ *
+ * @param svg Standalone SVG markup.
+ * @returns HTML that shows the SVG without any JavaScript.
+ */
+export function svgToHtml(svg: string): string {
+  return `<div style="max-width:100%;overflow-x:auto">${svg}</div>`;
+}
+
+/** Compact number for JSON: 6 significant digits, non-finite as null. */
+function num(v: number): number | null {
+  if (!Number.isFinite(v)) return null;
+  return Number.isInteger(v) ? v : +v.toPrecision(6);
+}
+
+function axisTitle(text: string | undefined): Record<string, unknown> {
+  return text ? { title: { text } } : {};
+}
+
+function baseLayout(
+  title: string | undefined,
+  width: number,
+  height: number,
+): Record<string, unknown> {
+  return {
+    ...(title ? { title: { text: title } } : {}),
+    width,
+    height,
+    margin: { l: 60, r: 20, t: title ? 50 : 20, b: 50 },
+    plot_bgcolor: "#ffffff",
+    paper_bgcolor: "#ffffff",
+  };
+}
+
+/** Indices kept when thinning `n` points to at most `max` (keeps the last). */
+function strideIndices(n: number, max: number): number[] {
+  if (n <= max) return Array.from({ length: n }, (_, i) => i);
+  const step = Math.ceil(n / max);
+  const out: number[] = [];
+  for (let i = 0; i < n; i += step) out.push(i);
+  if (out[out.length - 1] !== n - 1) out.push(n - 1);
+  return out;
+}
+
+/**
+ * Builds the plotly figure equivalent to {@linkcode lineChartSVG}: one
+ * `scatter` trace (`mode: "lines"`) per series, NaN/±Infinity as `null`.
+ *
+ * @param series The series.
+ * @param opts Chart options.
+ * @returns The plotly figure JSON.
+ */
+export function linePlotly(
+  series: Series[],
+  opts: ChartOptions = {},
+): PlotlyFigure {
+  const data = series.map((s, i) => {
+    const n = Math.min(s.x.length, s.y.length);
+    const idx = strideIndices(n, PLOTLY_MAX_POINTS);
+    return {
+      type: "scatter",
+      mode: n <= 25 ? "lines+markers" : "lines",
+      name: s.name,
+      x: idx.map((k) => num(s.x[k])),
+      y: idx.map((k) => num(s.y[k])),
+      line: {
+        color: seriesColor(i),
+        width: 2,
+        dash: s.dash ? "dash" : "solid",
+      },
+    };
+  });
+  const yaxis: Record<string, unknown> = {
+    ...axisTitle(opts.yLabel),
+    type: opts.logY ? "log" : "linear",
+  };
+  if (opts.yDomain) {
+    yaxis.range = opts.logY ? opts.yDomain.map((v) => Math.log10(v)) : [...opts.yDomain];
+  }
+  return {
+    data,
+    layout: {
+      ...baseLayout(opts.title, opts.width ?? 640, opts.height ?? 360),
+      xaxis: { ...axisTitle(opts.xLabel), type: opts.logX ? "log" : "linear" },
+      yaxis,
+      showlegend: true,
+    },
+  };
+}
+
+/**
+ * A short textual summary of line series: points and last value per series.
+ *
+ * @param series The series.
+ * @param title Optional chart title.
+ * @returns One line, e.g. `Training loss: loss 120 pts, last 2.31 @ 119`.
+ */
+export function lineSummary(series: Series[], title?: string): string {
+  const parts = series.map((s) => {
+    const n = Math.min(s.x.length, s.y.length);
+    let k = n - 1;
+    while (k >= 0 && !Number.isFinite(s.y[k])) k--;
+    if (k < 0) return `${s.name} (${n} pts)`;
+    return `${s.name} ${n} pts, last ${shortNumber(s.y[k])} @ ${shortNumber(s.x[k])}`;
+  });
+  return `${title ?? "Line plot"}: ${parts.join("; ") || "no data"}`;
+}
+
+/**
+ * Builds a line-plot MIME bundle (plotly JSON, SVG, HTML and plain text).
+ *
+ * @example
+ * ```ts
+ * import { show } from "./jupyter.ts";
+ * await show(linePlotBundle([{ name: "loss", x: [0, 1], y: [3, 2] }]));
+ * ```
+ *
+ * @param series The series.
+ * @param opts Chart options.
+ * @returns The MIME bundle.
+ */
+export function linePlotBundle(
+  series: Series[],
+  opts: ChartOptions = {},
+): MimeBundle {
+  const svg = lineChartSVG(series, opts);
+  return {
+    [PLOTLY_MIME]: linePlotly(series, opts),
+    "image/svg+xml": svg,
+    "text/html": svgToHtml(svg),
+    "text/plain": lineSummary(series, opts.title),
+  };
+}
+
+/**
+ * A plotly colorscale sampled from the d3 scheme, so plotly and SVG match.
+ *
+ * @param scheme The colour scheme.
+ * @param stops Number of stops (default 11).
+ * @returns `[[t, "#rrggbb"], ...]` from t = 0 to 1.
+ */
+export function plotlyColorscale(
+  scheme: ColorScheme,
+  stops = 11,
+): [number, string][] {
+  const out: [number, string][] = [];
+  for (let k = 0; k < stops; k++) {
+    const t = k / (stops - 1);
+    out.push([+t.toFixed(3), schemeColor(scheme, t)]);
+  }
+  return out;
+}
+
+/**
+ * Builds the plotly figure equivalent to {@linkcode heatmapSVG}: one `heatmap`
+ * trace with row 0 at the top; NaN/±Infinity cells as `null` (blank).
+ *
+ * @param matrix Rows of values.
+ * @param opts Heatmap options.
+ * @returns The plotly figure JSON.
+ */
+export function heatmapPlotly(
+  matrix: number[][],
+  opts: HeatmapOptions = {},
+): PlotlyFigure {
+  const [zmin, zmax] = opts.domain ?? matrixExtent(matrix);
+  const trace: Record<string, unknown> = {
+    type: "heatmap",
+    z: matrix.map((row) => row.map((v) => num(+v.toPrecision(4)))),
+    zmin,
+    zmax,
+    colorscale: plotlyColorscale(opts.colorScheme ?? "viridis"),
+  };
+  if (opts.colLabels) trace.x = [...opts.colLabels];
+  if (opts.rowLabels) trace.y = [...opts.rowLabels];
+  return {
+    data: [trace],
+    layout: {
+      ...baseLayout(opts.title, opts.width ?? 480, opts.height ?? 420),
+      xaxis: {
+        ...axisTitle(opts.xLabel),
+        type: opts.colLabels ? "category" : "linear",
+      },
+      yaxis: {
+        ...axisTitle(opts.yLabel),
+        type: opts.rowLabels ? "category" : "linear",
+        autorange: "reversed",
+      },
+    },
+  };
+}
+
+/**
+ * Builds a heatmap MIME bundle (plotly JSON, SVG, HTML and plain text).
+ *
+ * @param matrix Rows of values.
+ * @param opts Heatmap options.
+ * @returns The MIME bundle.
+ */
+export function heatmapBundle(
+  matrix: number[][],
+  opts: HeatmapOptions = {},
+): MimeBundle {
+  const svg = heatmapSVG(matrix, opts);
+  const rows = matrix.length;
+  const cols = Math.max(0, ...matrix.map((r) => r.length));
+  const [lo, hi] = matrixExtent(matrix);
+  return {
+    [PLOTLY_MIME]: heatmapPlotly(matrix, opts),
+    "image/svg+xml": svg,
+    "text/html": svgToHtml(svg),
+    "text/plain": `${opts.title ?? "Heatmap"}: ${rows}x${cols}, values ${shortNumber(lo)} .. ${
+      shortNumber(hi)
+    }`,
+  };
+}
+
+/**
+ * Builds a bar-chart MIME bundle (plotly JSON, SVG, HTML and plain text).
+ *
+ * @param labels Category labels.
+ * @param values One value per label.
+ * @param opts Chart options.
+ * @returns The MIME bundle.
+ */
+export function barBundle(
+  labels: string[],
+  values: number[],
+  opts: BarChartOptions = {},
+): MimeBundle {
+  const svg = barChartSVG(labels, values, opts);
+  const n = Math.min(labels.length, values.length);
+  const colors = opts.colors && opts.colors.length > 0 ? opts.colors : [seriesColor(0)];
+  const yaxis: Record<string, unknown> = axisTitle(opts.yLabel);
+  if (opts.yDomain) yaxis.range = [...opts.yDomain];
+  const figure: PlotlyFigure = {
+    data: [{
+      type: "bar",
+      x: labels.slice(0, n),
+      y: values.slice(0, n).map(num),
+      marker: {
+        color: labels.slice(0, n).map((_, i) => colors[i % colors.length]),
+      },
+      text: values.slice(0, n).map((v) => shortNumber(v)),
+      textposition: "outside",
+    }],
+    layout: {
+      ...baseLayout(opts.title, opts.width ?? 640, opts.height ?? 360),
+      xaxis: { ...axisTitle(opts.xLabel), type: "category" },
+      yaxis,
+    },
+  };
+  const summary = labels.slice(0, n).map((l, i) => `${l}=${shortNumber(values[i])}`).join(", ");
+  return {
+    [PLOTLY_MIME]: figure,
+    "image/svg+xml": svg,
+    "text/html": svgToHtml(svg),
+    "text/plain": `${opts.title ?? "Bar chart"}: ${summary || "no data"}`,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Tables
+// ---------------------------------------------------------------------------
+
+/** A table cell value. */
+export type Cell = string | number;
+
+/** Options for {@linkcode tableBundle}. */
+export interface TableOptions {
+  /** Column order (default: keys in order of first appearance). */
+  columns?: string[];
+  /** Caption shown above the table. */
+  title?: string;
+  /** Significant digits for non-integer numbers (default 4). */
+  digits?: number;
+}
+
+/**
+ * Formats a table cell: integers with thousands separators, other numbers
+ * with `digits` significant digits (scientific below 1e-3).
+ *
+ * @param v The value.
+ * @param digits Significant digits for non-integers (default 4).
+ * @returns The cell text.
+ */
+export function formatCell(v: Cell | undefined, digits = 4): string {
+  if (v === undefined) return "";
+  if (typeof v === "string") return v;
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v)) {
+    return Math.abs(v) >= 10000 ? v.toLocaleString("en-US") : String(v);
+  }
+  if (Math.abs(v) >= 10000) return Math.round(v).toLocaleString("en-US");
+  if (Math.abs(v) < 1e-3) return v.toExponential(Math.max(0, digits - 2));
+  return v.toPrecision(digits);
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;");
+}
+
+function escapeMarkdown(s: string): string {
+  return s.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\n/g, " ");
+}
+
+/**
+ * Builds a table MIME bundle (`text/html`, `text/markdown`, `text/plain`).
+ * Numeric columns are right-aligned.
+ *
+ * @example
+ * ```ts
+ * tableBundle([{ model: "bigram", loss: 2.45 }, { model: "GPT", loss: 1.71 }]);
+ * ```
+ *
+ * @param rows One object per row.
+ * @param opts Table options.
+ * @returns The MIME bundle.
+ */
+export function tableBundle(
+  rows: Record<string, Cell>[],
+  opts: TableOptions = {},
+): MimeBundle {
+  const columns = opts.columns ?? [...new Set(rows.flatMap(Object.keys))];
+  if (columns.length === 0) {
+    const title = opts.title ? `${opts.title}: ` : "";
+    return {
+      "text/html": `<p>${escapeHtml(title)}(empty table)</p>`,
+      "text/markdown": `${escapeMarkdown(title)}_(empty table)_`,
+      "text/plain": `${title}(empty table)`,
+    };
+  }
+  const digits = opts.digits ?? 4;
+  const text = rows.map((r) => columns.map((c) => formatCell(r[c], digits)));
+  const numeric = columns.map((c) =>
+    rows.length > 0 &&
+    rows.every((r) => r[c] === undefined || typeof r[c] === "number")
+  );
+
+  const th = columns.map((c, j) =>
+    `<th style="text-align:${numeric[j] ? "right" : "left"}">${escapeHtml(c)}</th>`
+  ).join("");
+  const trs = text.map((cells) =>
+    `<tr>${
+      cells.map((t, j) =>
+        `<td style="text-align:${numeric[j] ? "right" : "left"}">${escapeHtml(t)}</td>`
+      ).join("")
+    }</tr>`
+  ).join("");
+  const caption = opts.title ? `<caption>${escapeHtml(opts.title)}</caption>` : "";
+  const html = `<table>${caption}<thead><tr>${th}</tr></thead><tbody>${trs}</tbody></table>`;
+
+  const mdHead = `| ${columns.map(escapeMarkdown).join(" | ")} |`;
+  const mdRule = `|${numeric.map((n) => n ? " ---: " : " --- ").join("|")}|`;
+  const mdRows = text.map((cells) => `| ${cells.map(escapeMarkdown).join(" | ")} |`);
+  const markdown = [
+    ...(opts.title ? [`**${escapeMarkdown(opts.title)}**`, ""] : []),
+    mdHead,
+    mdRule,
+    ...mdRows,
+  ].join("\n");
+
+  const widths = columns.map((c, j) => Math.max(c.length, ...text.map((cells) => cells[j].length)));
+  const pad = (t: string, j: number) => numeric[j] ? t.padStart(widths[j]) : t.padEnd(widths[j]);
+  const plain = [
+    ...(opts.title ? [opts.title] : []),
+    columns.map((c, j) => pad(c, j)).join("  ").trimEnd(),
+    widths.map((w) => "-".repeat(w)).join("  "),
+    ...text.map((cells) => cells.map((t, j) => pad(t, j)).join("  ").trimEnd()),
+  ].join("\n");
+
+  return { "text/html": html, "text/markdown": markdown, "text/plain": plain };
+}

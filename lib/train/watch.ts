@@ -1,0 +1,54 @@
+/**
+ * Watching a training run in a notebook: a live loss plot (train loss every step, train/val
+ * evaluations as they happen) and a progress line with throughput and ETA.
+ *
+ * @module
+ */
+import { LivePlot } from "../display/live.ts";
+import { Progress } from "../display/progress.ts";
+import type { EvalInfo, StepInfo, TrainCallbacks } from "./trainer.ts";
+
+/** Options for {@link watchTraining}. */
+export interface WatchOptions {
+  /** Plot title. */
+  title: string;
+  /** Steps in the run (for the progress line's ETA). */
+  totalSteps: number;
+  /** Also plot the evaluated train loss (default true). */
+  showTrainEval?: boolean;
+}
+
+/** Trainer callbacks that drive a live plot and a progress line; `finish()` renders the end. */
+export function watchTraining(
+  options: WatchOptions,
+): TrainCallbacks & { finish(): Promise<void> } {
+  const plot = new LivePlot({
+    title: options.title,
+    xLabel: "step",
+    yLabel: "loss (nats/token)",
+    dashed: ["train (batch)"],
+  });
+  const progress = new Progress({ total: options.totalSteps, label: "train" });
+  let lastVal = NaN;
+  return {
+    onStep(s: StepInfo) {
+      plot.push("train (batch)", s.step, s.loss);
+      progress.tick(s.step, {
+        loss: s.loss,
+        val: lastVal,
+        "tok/s": s.tokensPerSec,
+      });
+    },
+    onEval(e: EvalInfo) {
+      lastVal = e.valLoss;
+      if (options.showTrainEval ?? true) {
+        plot.push("train (eval)", e.step, e.trainLoss);
+      }
+      plot.push("val", e.step, e.valLoss);
+    },
+    async finish() {
+      await plot.finish();
+      await progress.finish();
+    },
+  };
+}
