@@ -14,7 +14,7 @@ import { coursePreset, type GPTConfig } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { AdamW } from "../lib/train/adamw.ts";
 import { BatchSampler, splitTokens } from "../lib/data.ts";
-import { toTensors } from "../lib/train/trainer.ts";
+import { defaultTrainConfig, toTensors, Trainer } from "../lib/train/trainer.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { loadMobyDick } from "../datasets/moby_dick.ts";
 
@@ -84,6 +84,60 @@ console.log(
   } GFLOP/s per core\n`,
 );
 
+/** Mean ms per training step through the real Trainer (so data parallelism is included). */
+async function timeTrainer(threads: number, n: number): Promise<number> {
+  const model = GPT.create(config, 0);
+  const trainer = new Trainer(
+    model,
+    split,
+    defaultTrainConfig({ steps: n + 2, batchSize: batch, evalInterval: 0, threads }),
+  );
+  await trainer.trainStep();
+  await trainer.trainStep(); // warm-up (and worker start-up)
+  const start = performance.now();
+  for (let i = 0; i < n; i++) await trainer.trainStep();
+  const ms = (performance.now() - start) / n;
+  trainer.close();
+  model.dispose();
+  return ms;
+}
+
+/** Forward / backward / optimizer split of one thread's step, and the top kernels. */
+async function breakdown(n: number) {
+  const model = GPT.create(config, 0);
+  const optimizer = new AdamW(model.params);
+  const sampler = new BatchSampler(split.train, batch, config.contextLength, 0);
+  const t = { fwd: 0, bwd: 0, opt: 0 };
+  for (let i = 0; i < n + 1; i++) {
+    const { x, y } = toTensors(sampler.next());
+    const t0 = performance.now();
+    tf.tidy(() => void model.loss(x, y).dataSync());
+    const t1 = performance.now();
+    const { value, grads } = model.valueAndGrads(() => model.loss(x, y));
+    value.dataSync();
+    const t2 = performance.now();
+    optimizer.step(grads, 1e-3);
+    const t3 = performance.now();
+    tf.dispose([x, y, value, ...grads.values()]);
+    if (i === 0) continue; // warm-up
+    t.fwd += (t1 - t0) / n;
+    t.bwd += (t2 - t1 - (t1 - t0)) / n;
+    t.opt += (t3 - t2) / n;
+  }
+  const profile = await tf.profile(() => {
+    const { x, y } = toTensors(sampler.next());
+    const { value, grads } = model.valueAndGrads(() => model.loss(x, y));
+    value.dataSync();
+    tf.dispose([x, y, value, ...grads.values()]);
+  });
+  const byKernel = new Map<string, number>();
+  for (const k of profile.kernels) {
+    byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + Number(k.kernelTimeMs));
+  }
+  model.dispose();
+  return { ...t, top: [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 6) };
+}
+
 for (const name of wanted) {
   try {
     await initBackend({ backend: name, allowFallbackAdapter: false });
@@ -92,79 +146,34 @@ for (const name of wanted) {
     continue;
   }
   const n = name === "cpu" ? Math.min(steps, 3) : steps;
-  const model = GPT.create(config, 0);
-  const optimizer = new AdamW(model.params);
-  const sampler = new BatchSampler(split.train, batch, config.contextLength, 0);
-  const step = (timing?: { fwd: number; bwd: number; opt: number }) => {
-    const { x, y } = toTensors(sampler.next());
-    const t0 = performance.now();
-    if (timing) tf.tidy(() => void model.loss(x, y).dataSync());
-    const t1 = performance.now();
-    const { value, grads } = model.valueAndGrads(() => model.loss(x, y));
-    value.dataSync();
-    const t2 = performance.now();
-    optimizer.step(grads, 1e-3);
-    const t3 = performance.now();
-    tf.dispose([x, y, value, ...grads.values()]);
-    if (timing) {
-      timing.fwd += t1 - t0;
-      timing.bwd += (t2 - t1) - (t1 - t0);
-      timing.opt += t3 - t2;
-    }
-  };
-  for (let i = 0; i < 2; i++) step();
-  const start = performance.now();
-  for (let i = 0; i < n; i++) step();
-  const msPerStep = (performance.now() - start) / n;
-  const timing = { fwd: 0, bwd: 0, opt: 0 };
-  for (let i = 0; i < Math.max(1, Math.floor(n / 4)); i++) step(timing);
-  const k = Math.max(1, Math.floor(n / 4));
-  const profile = await tf.profile(() => {
-    const { x, y } = toTensors(sampler.next());
-    const { value, grads } = model.valueAndGrads(() => model.loss(x, y));
-    value.dataSync();
-    tf.dispose([x, y, value, ...grads.values()]);
-  });
-  const byKernel = new Map<string, number>();
-  for (const kern of profile.kernels) {
-    byKernel.set(
-      kern.name,
-      (byKernel.get(kern.name) ?? 0) + Number(kern.kernelTimeMs),
-    );
-  }
-  const top = [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 6);
-  const tokPerSec = (batch * config.contextLength * 1000) / msPerStep;
-  const gflops = flops / msPerStep / 1e6;
   console.log(`== ${name} ==`);
+  const threadCounts = name === "webgpu" ? [1] : [...new Set([1, Math.min(2, peak.cores)])];
+  for (const threads of threadCounts) {
+    const msPerStep = await timeTrainer(threads, n);
+    const tokPerSec = (batch * config.contextLength * 1000) / msPerStep;
+    const gflops = flops / msPerStep / 1e6;
+    console.log(
+      `  ${threads} thread${threads > 1 ? "s" : " "}: ${
+        tokPerSec.toFixed(0).padStart(5)
+      } tokens/s, ` +
+        `${msPerStep.toFixed(1)} ms/step, ${gflops.toFixed(2)} GFLOP/s = ` +
+        `${(100 * gflops / peak.avx2Peak).toFixed(1)}% of the AVX2 peak (${n} steps)`,
+    );
+    results.push({ backend: name, threads, tokensPerSec: tokPerSec, msPerStep, gflops });
+  }
+  const b = await breakdown(Math.max(2, Math.floor(n / 4)));
   console.log(
-    `  ${tokPerSec.toFixed(0)} tokens/s, ${msPerStep.toFixed(1)} ms/step over ${n} steps`,
-  );
-  console.log(
-    `  forward ${(timing.fwd / k).toFixed(1)} ms | backward ${
-      (timing.bwd / k).toFixed(1)
-    } ms | optimizer ${(timing.opt / k).toFixed(1)} ms`,
-  );
-  console.log(
-    `  ${gflops.toFixed(2)} GFLOP/s = ${
-      (100 * gflops / peak.avx2Peak).toFixed(1)
-    }% of the machine's AVX2 peak`,
+    `  one thread's step: forward ${b.fwd.toFixed(1)} ms | backward ${b.bwd.toFixed(1)} ms | ` +
+      `optimizer ${b.opt.toFixed(1)} ms`,
   );
   console.log(
     `  top kernels (one profiled step, ms): ${
-      top.map(([kn, ms]) => `${kn} ${ms.toFixed(1)}`).join(", ")
-    }\n`,
+      b.top.map(([k, ms]) => `${k} ${ms.toFixed(1)}`).join(", ")
+    }`,
   );
-  results.push({
-    backend: name,
-    tokensPerSec: tokPerSec,
-    msPerStep,
-    forwardMs: timing.fwd / k,
-    backwardMs: timing.bwd / k,
-    optimizerMs: timing.opt / k,
-    gflops,
-    peakFraction: gflops / peak.avx2Peak,
-  });
-  model.dispose();
+  console.log(
+    '  ("unnamed scope" is the course\'s fused JS kernels: attention, LayerNorm, GELU)\n',
+  );
 }
 
 const jsonPath = arg("json", "");

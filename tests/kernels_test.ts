@@ -4,6 +4,8 @@ import { initBackend } from "../lib/backend.ts";
 import { fusedCausalAttention } from "../lib/kernels/attention_cpu.ts";
 import { causalMaskBias } from "../lib/model/attention.ts";
 import { linear } from "../lib/kernels/linear.ts";
+import { fusedGelu, fusedLayerNorm } from "../lib/kernels/layernorm_cpu.ts";
+import { geluReference, layerNormReference } from "../lib/model/layers.ts";
 import { Rng } from "../lib/random.ts";
 
 await initBackend();
@@ -138,5 +140,32 @@ Deno.test("embedding gradients (UnsortedSegmentSum) on wasm match the cpu backen
         Math.abs(wasm[i] - expected[i]) < 1e-5,
       `entry ${i}`,
     );
+  }
+});
+
+Deno.test("fused LayerNorm and GELU match the tfjs compositions: values and gradients", () => {
+  for (const [n, c, seed] of [[1, 1, 1], [5, 7, 2], [64, 128, 3]]) {
+    const x = tf.add(tf.mul(randn([n, c], seed), 3), 1) as tf.Tensor2D;
+    const g = randn([c], seed + 1) as tf.Tensor1D, b = randn([c], seed + 2) as tf.Tensor1D;
+    const up = randn([n, c], seed + 3);
+    const lnF = (a: tf.Tensor, bb: tf.Tensor, cc: tf.Tensor) =>
+      tf.sum(tf.mul(fusedLayerNorm(a as tf.Tensor2D, bb as tf.Tensor1D, cc as tf.Tensor1D), up));
+    const lnR = (a: tf.Tensor, bb: tf.Tensor, cc: tf.Tensor) =>
+      tf.sum(
+        tf.mul(layerNormReference(a as tf.Tensor2D, bb as tf.Tensor1D, cc as tf.Tensor1D), up),
+      );
+    assert.ok(maxAbsDiff(fusedLayerNorm(x, g, b), layerNormReference(x, g, b)) < 1e-5);
+    const gf = tf.grads(lnF)([x, g, b]), gr = tf.grads(lnR)([x, g, b]);
+    gf.forEach((t, i) =>
+      assert.ok(
+        maxAbsDiff(t, gr[i]) < 1e-4,
+        `LayerNorm grad ${i} [${n},${c}]: ${maxAbsDiff(t, gr[i])}`,
+      )
+    );
+    assert.ok(maxAbsDiff(fusedGelu(x), geluReference(x)) < 1e-5);
+    const dgf = tf.grad((a) => tf.sum(tf.mul(fusedGelu(a), up)))(x);
+    const dgr = tf.grad((a) => tf.sum(tf.mul(geluReference(a), up)))(x);
+    assert.ok(maxAbsDiff(dgf, dgr) < 1e-4, `GELU grad [${n},${c}]: ${maxAbsDiff(dgf, dgr)}`);
+    tf.dispose([x, g, b, up, ...gf, ...gr, dgf, dgr]);
   }
 });

@@ -229,8 +229,7 @@ Deno.test("encode: output equals a file written by hand from the spec", () => {
     "attn.0": { dtype: "F32", shape: [1, 2, 3], data },
   });
   // 64 bytes of JSON: already a multiple of 8, so no padding.
-  const json =
-    '{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}';
+  const json = '{"attn.0":{"dtype":"F32","shape":[1,2,3],"data_offsets":[0,24]}}';
   assert.equal(json.length, 64);
   const expected = concat(
     new Uint8Array([64, 0, 0, 0, 0, 0, 0, 0]),
@@ -250,8 +249,7 @@ Deno.test("encode: output equals a file written by hand from the spec", () => {
   const padded = encodeSafetensors({
     attn0: { dtype: "F32", shape: [1, 1, 2, 3], data },
   });
-  const json2 =
-    '{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}';
+  const json2 = '{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}';
   assert.equal(json2.length, 65);
   assert.deepEqual(padded.subarray(0, 8), u64le(72n));
   assert.deepEqual(padded.subarray(8, 80), utf8(json2 + " ".repeat(7)));

@@ -41,7 +41,7 @@ const trainConfig = (steps: number) =>
 Deno.test("training lowers the loss and keeps numTensors flat", async () => {
   const model = GPT.create(config(), 0);
   const trainer = new Trainer(model, split, trainConfig(40));
-  trainer.trainStep();
+  await trainer.trainStep();
   const before = tf.memory().numTensors;
   const counts: number[] = [];
   await trainer.run({ onStep: () => void counts.push(tf.memory().numTensors) });
@@ -207,4 +207,28 @@ Deno.test("split is contiguous; sampler and eval batches are deterministic and a
     () => new BatchSampler(Int32Array.from([1, 2]), 1, 8),
     /cannot fill/,
   );
+});
+
+Deno.test("two threads (data parallel) take the same step as one thread, up to rounding", async () => {
+  const one = GPT.create(config(), 9), two = GPT.create(config(), 9);
+  const base = { ...trainConfig(3), evalInterval: 0 };
+  const a = new Trainer(one, split, { ...base, threads: 1 });
+  const b = new Trainer(two, split, { ...base, threads: 2 });
+  // Dropout masks differ by construction between 1 and 2 shards, so compare without dropout.
+  (one.config as { dropout: number }).dropout = 0;
+  (two.config as { dropout: number }).dropout = 0;
+  const ha = await a.run(), hb = await b.run();
+  ha.loss.forEach((l, i) =>
+    assert.ok(Math.abs(l - hb.loss[i]) < 1e-5, `step ${i}: ${l} vs ${hb.loss[i]}`)
+  );
+  for (const [name, p] of one.params) {
+    const x = p.dataSync(), y = two.params.get(name)!.dataSync();
+    for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) < 1e-5, `${name}[${i}]`);
+  }
+  assert.throws(
+    () => defaultTrainConfig({ steps: 1, batchSize: 5, threads: 2 }),
+    /dividing batchSize/,
+  );
+  one.dispose();
+  two.dispose();
 });

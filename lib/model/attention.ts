@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { linear } from "../kernels/linear.ts";
 import { fusedCausalAttention } from "../kernels/attention_cpu.ts";
+import { useCpuKernels } from "../kernels/dispatch.ts";
 
 /** The four tensors of one attention sub-block (GPT-2's names and [in, out] layout). */
 export interface AttentionParams {
@@ -35,20 +36,6 @@ export function causalMaskBias(t: number): tf.Tensor2D {
     maskCache.set(t, mask);
   }
   return mask;
-}
-
-/**
- * Whether to use the fused CPU kernel: on wasm and cpu by default; `GPT_COURSE_ATTENTION=reference`
- * forces the plain tfjs composition (for comparisons).
- */
-export function useFusedKernel(): boolean {
-  const backend = tf.getBackend();
-  if (backend !== "wasm" && backend !== "cpu") return false;
-  try {
-    return Deno.env.get("GPT_COURSE_ATTENTION") !== "reference";
-  } catch {
-    return true;
-  }
 }
 
 /** Options for {@link causalSelfAttention}. */
@@ -83,7 +70,7 @@ export function causalSelfAttention(
       tf.transpose(tf.reshape(m, [b, t, h, d]), [0, 2, 1, 3]) as tf.Tensor4D // [B, H, T, D]
     );
     let y: tf.Tensor4D; // [B, H, T, D]
-    if (useFusedKernel() && !o.weightsOut && !o.dropout) {
+    if (useCpuKernels() && !o.weightsOut && !o.dropout) {
       y = fusedCausalAttention(q, k, v);
     } else {
       const scores = tf.add(

@@ -5,9 +5,26 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../kernels/custom_op.ts";
+import { useCpuKernels } from "../kernels/dispatch.ts";
+import { fusedGelu, fusedLayerNorm } from "../kernels/layernorm_cpu.ts";
 
-/** LayerNorm over the last axis: (x − mean) / sqrt(var + eps) · gain + bias. */
+/**
+ * LayerNorm over the last axis: (x − mean) / sqrt(var + eps) · gain + bias.
+ * Runs a fused kernel on the CPU backends, {@link layerNormReference} elsewhere.
+ */
 export function layerNorm(
+  x: tf.Tensor2D,
+  gain: tf.Tensor1D,
+  bias: tf.Tensor1D,
+  eps = 1e-5,
+): tf.Tensor2D {
+  return useCpuKernels()
+    ? fusedLayerNorm(x, gain, bias, eps)
+    : layerNormReference(x, gain, bias, eps);
+}
+
+/** LayerNorm written as tfjs ops (differentiated by tfjs). */
+export function layerNormReference(
   x: tf.Tensor2D,
   gain: tf.Tensor1D,
   bias: tf.Tensor1D,
@@ -24,8 +41,13 @@ export function layerNorm(
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
-/** GELU, in the tanh approximation that GPT-1/2/3 use (x³ as x²·x: wasm's Pow is slow). */
+/** GELU, in the tanh approximation that GPT-1/2/3 use; fused on the CPU backends. */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  return useCpuKernels() ? fusedGelu(x) : geluReference(x);
+}
+
+/** GELU written as tfjs ops (x³ as x²·x: wasm's Pow is slow). */
+export function geluReference(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const inner = tf.mul(
       tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)),

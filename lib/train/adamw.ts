@@ -111,13 +111,23 @@ export class AdamW {
    */
   step(grads: Map<string, tf.Tensor>, lr: number, clipNorm = 1.0): StepStats {
     const arrays = new Map<string, Float32Array>();
-    let sq = 0;
     for (const name of this.#params.keys()) {
       const g = grads.get(name);
       if (!g) throw new Error(`AdamW.step: no gradient for "${name}"`);
-      const a = g.dataSync() as Float32Array;
+      arrays.set(name, g.dataSync() as Float32Array);
+    }
+    return this.stepArrays(arrays, lr, clipNorm);
+  }
+
+  /** {@link AdamW.step} with gradients given as plain arrays (e.g. averaged across workers). */
+  stepArrays(arrays: Map<string, Float32Array>, lr: number, clipNorm = 1.0): StepStats {
+    let sq = 0;
+    for (const [name, p] of this.#params) {
+      const a = arrays.get(name);
+      if (!a || a.length !== p.size) {
+        throw new Error(`AdamW.step: gradient for "${name}" is missing or has the wrong size`);
+      }
       for (let i = 0; i < a.length; i++) sq += a[i] * a[i];
-      arrays.set(name, a);
     }
     const gradNorm = Math.sqrt(sq);
     if (!Number.isFinite(gradNorm)) {

@@ -12,6 +12,9 @@ import type { GPT } from "../model/gpt.ts";
 import { AdamW, type StepStats } from "./adamw.ts";
 import { warmupCosine } from "./schedule.ts";
 import { type Batch, BatchSampler, evalBatches, type Split } from "../data.ts";
+import { GradientWorkers, shardBatch } from "./parallel.ts";
+import { flatSize, flattenInto, unflattenViews } from "./flat.ts";
+import { backendInfo } from "../backend.ts";
 
 /** Training hyper-parameters. */
 export interface TrainConfig {
@@ -37,6 +40,11 @@ export interface TrainConfig {
   evalBatches: number;
   /** Seed of the batch sampler and dropout masks. */
   seed: number;
+  /**
+   * Threads computing each step's gradient (data parallelism: the batch is split into this many
+   * equal shards, one per thread). 1 runs everything in the calling thread.
+   */
+  threads: number;
 }
 
 /** nanoGPT's CPU settings, scaled to the run length. */
@@ -56,6 +64,7 @@ export function defaultTrainConfig(
     evalInterval: Math.max(1, Math.floor(overrides.steps / 10)),
     evalBatches: 8,
     seed: 0,
+    threads: 1,
     ...overrides,
   };
   for (const key of ["steps", "batchSize", "evalBatches"] as const) {
@@ -64,6 +73,11 @@ export function defaultTrainConfig(
         `bad train config: ${key} must be a positive integer, got ${c[key]}`,
       );
     }
+  }
+  if (!Number.isInteger(c.threads) || c.threads < 1 || c.batchSize % c.threads !== 0) {
+    throw new Error(
+      `bad train config: threads (${c.threads}) must be a positive integer dividing batchSize (${c.batchSize})`,
+    );
   }
   if (!(c.lr > 0)) {
     throw new Error(`bad train config: lr must be > 0, got ${c.lr}`);
@@ -131,6 +145,7 @@ export class Trainer {
   readonly #schedule: (step: number) => number;
   readonly #evalTrain: Batch[];
   readonly #evalVal: Batch[];
+  #workers: GradientWorkers | undefined;
 
   /** Prepares sampler, optimizer and the fixed evaluation batches. */
   constructor(model: GPT, data: Split, config: TrainConfig) {
@@ -187,28 +202,64 @@ export class Trainer {
   }
 
   /** One optimisation step on the next batch; returns its loss and gradient statistics. */
-  trainStep(): { loss: number; lr: number } & StepStats {
+  async trainStep(): Promise<{ loss: number; lr: number } & StepStats> {
     const batch = this.sampler.next();
     const lr = this.#schedule(this.step);
-    const { x, y } = toTensors(batch);
     const training = this.model.config.dropout > 0;
-    const { value, grads } = this.model.valueAndGrads(
-      () =>
-        this.model.loss(x, y, {
-          training,
-          seed: this.config.seed * 1_000_003 + this.step * 97,
-        }),
-    );
-    const loss = value.dataSync()[0];
-    let stats: StepStats;
-    try {
-      stats = this.optimizer.step(grads, lr, this.config.gradClip);
-    } finally {
-      tf.dispose([value, x, y]);
-      tf.dispose([...grads.values()]);
-    }
+    const seed = this.config.seed * 1_000_003 + this.step * 97;
+    const { loss, stats } = this.config.threads === 1
+      ? this.#localStep(batch, lr, training, seed)
+      : await this.#parallelStep(batch, lr, training, seed);
     this.step++;
     return { loss, lr, ...stats };
+  }
+
+  #localStep(batch: Batch, lr: number, training: boolean, seed: number) {
+    const { x, y } = toTensors(batch);
+    const { value, grads } = this.model.valueAndGrads(() =>
+      this.model.loss(x, y, { training, seed })
+    );
+    try {
+      const loss = value.dataSync()[0];
+      return { loss, stats: this.optimizer.step(grads, lr, this.config.gradClip) };
+    } finally {
+      tf.dispose([value, x, y, ...grads.values()]);
+    }
+  }
+
+  async #parallelStep(batch: Batch, lr: number, training: boolean, seed: number) {
+    const threads = this.config.threads;
+    const params = this.model.params;
+    this.#workers ??= await GradientWorkers.start(
+      threads - 1,
+      this.model.config,
+      backendInfo()?.name ?? (tf.getBackend() as "wasm"),
+    );
+    const shards = shardBatch(batch, threads);
+    const seeds = shards.map((_, i) => seed + i * 7919);
+    const weights = flattenInto(params, params, new Float32Array(flatSize(params)));
+    const remote = this.#workers.grads(weights, shards.slice(1), training, seeds.slice(1));
+    // This thread's shard runs while the workers compute theirs.
+    const { x, y } = toTensors(shards[0]);
+    const { value, grads } = this.model.valueAndGrads(() =>
+      this.model.loss(x, y, { training, seed: seeds[0] })
+    );
+    let loss = value.dataSync()[0];
+    const sum = flattenInto(grads, params, new Float32Array(weights.length));
+    tf.dispose([value, x, y, ...grads.values()]);
+    for (const r of await remote) {
+      loss += r.loss;
+      for (let i = 0; i < sum.length; i++) sum[i] += r.grads[i];
+    }
+    for (let i = 0; i < sum.length; i++) sum[i] /= threads;
+    const stats = this.optimizer.stepArrays(unflattenViews(params, sum), lr, this.config.gradClip);
+    return { loss: loss / threads, stats };
+  }
+
+  /** Stops any worker threads (a later step restarts them). */
+  close(): void {
+    this.#workers?.close();
+    this.#workers = undefined;
   }
 
   /** Mean loss over the fixed evaluation batches of "train" or "val" (no dropout). */
@@ -218,19 +269,22 @@ export class Trainer {
   }
 
   /** Trains until `config.steps` (or `untilStep`), calling back after steps and evaluations. */
-  async run(
-    callbacks: TrainCallbacks = {},
-    untilStep = this.config.steps,
-  ): Promise<TrainHistory> {
+  async run(callbacks: TrainCallbacks = {}, untilStep = this.config.steps): Promise<TrainHistory> {
     const start = performance.now();
-    const tokensPerStep = this.config.batchSize *
-      this.model.config.contextLength;
-    let windowStart = performance.now(),
-      windowSteps = 0,
-      lastYield = performance.now();
+    const tokensPerStep = this.config.batchSize * this.model.config.contextLength;
+    try {
+      await this.#loop(callbacks, untilStep, start, tokensPerStep);
+    } finally {
+      this.close();
+    }
+    return this.history;
+  }
+
+  async #loop(callbacks: TrainCallbacks, untilStep: number, start: number, tokensPerStep: number) {
+    let windowStart = performance.now(), windowSteps = 0, lastYield = performance.now();
     while (this.step < untilStep) {
       const t0 = performance.now();
-      const r = this.trainStep();
+      const r = await this.trainStep();
       const dt = (performance.now() - t0) / 1000;
       this.history.trainSeconds += dt;
       this.history.tokens += tokensPerStep;
@@ -268,7 +322,6 @@ export class Trainer {
         lastYield = performance.now();
       }
     }
-    return this.history;
   }
 }
 
