@@ -1,8 +1,10 @@
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
-import { fusedCausalAttention } from "../lib/kernels/attention_cpu.ts";
-import { causalMaskBias } from "../lib/model/attention.ts";
+import { fusedCausalSelfAttention } from "../lib/kernels/attention_cpu.ts";
+import { SOURCE_SHA256 } from "../lib/kernels/wasm/kernels_wasm.ts";
+import { sha256Hex } from "../lib/kernels/wasm/encoding.ts";
+import { attendReference } from "../lib/model/attention.ts";
 import { linear } from "../lib/kernels/linear.ts";
 import { fusedGelu, fusedLayerNorm } from "../lib/kernels/layernorm_cpu.ts";
 import { geluReference, layerNormReference } from "../lib/model/layers.ts";
@@ -22,72 +24,39 @@ function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return m;
 }
 
-/** The straightforward composition the fused kernel replaces. */
-function referenceAttention(
-  q: tf.Tensor4D,
-  k: tf.Tensor4D,
-  v: tf.Tensor4D,
-): tf.Tensor4D {
-  const t = q.shape[2], d = q.shape[3];
-  const scores = tf.add(
-    tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)),
-    causalMaskBias(t),
-  );
-  return tf.matMul(tf.softmax(scores), v) as tf.Tensor4D;
-}
-
-Deno.test("fused causal attention matches the reference: values and gradients, several shapes", () => {
+Deno.test("fused causal attention matches the tfjs composition: values and gradients, several shapes", () => {
+  // [B, T, H, D]: a single token, odd sizes, head sizes that are not multiples of 4, the course's shape.
   for (
-    const [b, h, t, d, seed] of [[1, 1, 1, 4, 1], [2, 3, 7, 5, 2], [
-      3,
+    const [b, t, h, d, seed] of [[1, 1, 1, 4, 1], [2, 7, 3, 5, 2], [3, 33, 4, 16, 3], [
+      12,
+      64,
       4,
-      33,
-      16,
-      3,
-    ], [1, 2, 64, 32, 4]]
+      32,
+      4,
+    ], [1, 130, 1, 6, 5]]
   ) {
-    const q = randn([b, h, t, d], seed) as tf.Tensor4D;
-    const k = randn([b, h, t, d], seed + 10) as tf.Tensor4D;
-    const v = randn([b, h, t, d], seed + 20) as tf.Tensor4D;
-    const w = randn([b, h, t, d], seed + 30); // a random upstream gradient via sum(out·w)
-    const fused = fusedCausalAttention(q, k, v),
-      ref = referenceAttention(q, k, v);
-    assert.ok(
-      maxAbsDiff(fused, ref) < 1e-5,
-      `values [${b},${h},${t},${d}]: ${maxAbsDiff(fused, ref)}`,
-    );
-    const gf = tf.grads((a, bb, c) =>
-      tf.sum(
-        tf.mul(
-          fusedCausalAttention(
-            a as tf.Tensor4D,
-            bb as tf.Tensor4D,
-            c as tf.Tensor4D,
-          ),
-          w,
-        ),
-      )
-    )([q, k, v]);
-    const gr = tf.grads((a, bb, c) =>
-      tf.sum(
-        tf.mul(
-          referenceAttention(
-            a as tf.Tensor4D,
-            bb as tf.Tensor4D,
-            c as tf.Tensor4D,
-          ),
-          w,
-        ),
-      )
-    )([q, k, v]);
-    ["dq", "dk", "dv"].forEach((name, i) => {
-      assert.ok(
-        maxAbsDiff(gf[i], gr[i]) < 1e-4,
-        `${name} [${b},${h},${t},${d}]: ${maxAbsDiff(gf[i], gr[i])}`,
-      );
-    });
-    tf.dispose([q, k, v, w, fused, ref, ...gf, ...gr]);
+    const qkv = tf.mul(randn([b * t, 3 * h * d], seed), 2) as tf.Tensor2D;
+    const up = randn([b * t, h * d], seed + 30); // a random upstream gradient via sum(out·up)
+    const o = { batch: b, time: t, nHead: h };
+    const fused = fusedCausalSelfAttention(qkv, b, t, h), ref = attendReference(qkv, o);
+    const shape = `[B=${b},T=${t},H=${h},D=${d}]`;
+    assert.ok(maxAbsDiff(fused, ref) < 1e-5, `values ${shape}: ${maxAbsDiff(fused, ref)}`);
+    const gf = tf.grad((x) =>
+      tf.sum(tf.mul(fusedCausalSelfAttention(x as tf.Tensor2D, b, t, h), up))
+    )(qkv);
+    const gr = tf.grad((x) => tf.sum(tf.mul(attendReference(x as tf.Tensor2D, o), up)))(qkv);
+    assert.ok(maxAbsDiff(gf, gr) < 1e-4, `dqkv ${shape}: ${maxAbsDiff(gf, gr)}`);
+    tf.dispose([qkv, up, fused, ref, gf, gr]);
   }
+});
+
+Deno.test("the embedded wasm module was built from the committed kernels.c", async () => {
+  const source = await Deno.readFile(new URL("../lib/kernels/wasm/kernels.c", import.meta.url));
+  assert.equal(
+    await sha256Hex(source),
+    SOURCE_SHA256,
+    "kernels.c changed: run `deno task build:wasm`",
+  );
 });
 
 Deno.test("linear (explicit-transpose gradient) matches tfjs' own matMul gradient", () => {

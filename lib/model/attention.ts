@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { linear } from "../kernels/linear.ts";
-import { fusedCausalAttention } from "../kernels/attention_cpu.ts";
+import { fusedCausalSelfAttention } from "../kernels/attention_cpu.ts";
 import { useCpuKernels } from "../kernels/dispatch.ts";
 
 /** The four tensors of one attention sub-block (GPT-2's names and [in, out] layout). */
@@ -54,7 +54,9 @@ export interface AttentionOptions {
 /**
  * Multi-head causal self-attention of x [B·T, C] → [B·T, C].
  * q, k, v come from one projection; scores are q·kᵀ/√d per head; the output of all heads is
- * concatenated and projected back to the residual width.
+ * concatenated and projected back to the residual width. On the CPU backends the middle part
+ * runs as one fused kernel (lib/kernels/attention_cpu.ts); {@link attendReference} is the same
+ * computation in plain tfjs ops.
  */
 export function causalSelfAttention(
   x: tf.Tensor2D,
@@ -62,46 +64,36 @@ export function causalSelfAttention(
   o: AttentionOptions,
 ): tf.Tensor2D {
   return tf.tidy(() => {
-    const { batch: b, time: t, nHead: h } = o;
-    const c = x.shape[1];
-    const d = c / h;
     const qkv = linear(x, p.cAttnW, p.cAttnB); // [B·T, 3C]
+    const y = useCpuKernels() && !o.weightsOut && !o.dropout
+      ? fusedCausalSelfAttention(qkv, o.batch, o.time, o.nHead)
+      : attendReference(qkv, o);
+    const out = linear(y, p.cProjW, p.cProjB);
+    return o.dropout
+      ? tf.dropout(out, o.dropout, undefined, (o.seed ?? 0) + 1) as tf.Tensor2D
+      : out;
+  });
+}
+
+/**
+ * The attention core in plain tfjs ops: qkv [B·T, 3C] → heads [B, H, T, D] → masked softmax of
+ * q·kᵀ/√D → weighted sum of v → heads merged back to [B·T, C].
+ */
+export function attendReference(qkv: tf.Tensor2D, o: AttentionOptions): tf.Tensor2D {
+  return tf.tidy(() => {
+    const { batch: b, time: t, nHead: h } = o;
+    const c = qkv.shape[1] / 3, d = c / h;
     const [q, k, v] = tf.split(qkv, 3, 1).map((m) =>
       tf.transpose(tf.reshape(m, [b, t, h, d]), [0, 2, 1, 3]) as tf.Tensor4D // [B, H, T, D]
     );
-    let y: tf.Tensor4D; // [B, H, T, D]
-    if (useCpuKernels() && !o.weightsOut && !o.dropout) {
-      y = fusedCausalAttention(q, k, v);
-    } else {
-      const scores = tf.add(
-        tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)),
-        causalMaskBias(t),
-      );
-      let weights = tf.softmax(scores) as tf.Tensor4D; // [B, H, T, T]
-      if (o.weightsOut) o.weightsOut.push(tf.keep(weights));
-      if (o.dropout) {
-        weights = tf.dropout(
-          weights,
-          o.dropout,
-          undefined,
-          o.seed,
-        ) as tf.Tensor4D;
-      }
-      y = tf.matMul(weights, v);
-    }
-    const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [
-      b * t,
-      c,
-    ]) as tf.Tensor2D;
-    let out = linear(merged, p.cProjW, p.cProjB);
-    if (o.dropout) {
-      out = tf.dropout(
-        out,
-        o.dropout,
-        undefined,
-        (o.seed ?? 0) + 1,
-      ) as tf.Tensor2D;
-    }
-    return out;
+    const scores = tf.add(
+      tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)),
+      causalMaskBias(t),
+    );
+    let weights = tf.softmax(scores) as tf.Tensor4D; // [B, H, T, T]
+    if (o.weightsOut) o.weightsOut.push(tf.keep(weights));
+    if (o.dropout) weights = tf.dropout(weights, o.dropout, undefined, o.seed) as tf.Tensor4D;
+    const y = tf.matMul(weights, v); // [B, H, T, D]
+    return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [b * t, c]) as tf.Tensor2D;
   });
 }
