@@ -6,13 +6,16 @@
  * prints tokens/s, where a step's time goes (forward, backward, optimizer; top kernels), the
  * achieved GFLOP/s and that as a fraction of the machine's fp32 peak.
  *
- * Options: --steps N (default 20), --backends wasm,cpu (default: all usable), --json PATH.
+ * Options: --steps N (default 20), --backends wasm,cpu (default: all usable), --json PATH,
+ * --quality N: also train N steps with the plain tfjs kernels and with the fused ones (1 and 2
+ * threads) from the same seed and compare validation losses: speed must not change the numbers.
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend } from "../lib/backend.ts";
 import { coursePreset, type GPTConfig } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { AdamW } from "../lib/train/adamw.ts";
+import { setReferenceKernels } from "../lib/kernels/dispatch.ts";
 import { BatchSampler, splitTokens } from "../lib/data.ts";
 import { defaultTrainConfig, toTensors, Trainer } from "../lib/train/trainer.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
@@ -174,6 +177,50 @@ for (const name of wanted) {
   console.log(
     '  ("unnamed scope" is the course\'s fused JS kernels: attention, LayerNorm, GELU)\n',
   );
+}
+
+const qualitySteps = Number(arg("quality", "0"));
+if (qualitySteps > 0) {
+  await initBackend({ backend: "wasm" });
+  console.log(`== quality: ${qualitySteps} steps from the same seed on wasm ==`);
+  for (
+    const [label, reference, threads] of [["tfjs ops (reference)", true, 1], [
+      "fused kernels",
+      false,
+      1,
+    ], ["fused kernels", false, 2]] as const
+  ) {
+    setReferenceKernels(reference);
+    const model = GPT.create(config, 0);
+    const trainer = new Trainer(
+      model,
+      split,
+      defaultTrainConfig({
+        steps: qualitySteps,
+        batchSize: batch,
+        lr: 2e-3,
+        evalInterval: 0,
+        evalBatches: 16,
+        threads,
+      }),
+    );
+    const h = await trainer.run();
+    const val = trainer.evaluate("val");
+    console.log(
+      `  ${label}, ${threads} thread${threads > 1 ? "s" : ""}: val loss ${
+        val.toFixed(4)
+      }, final batch loss ${h.loss.at(-1)!.toFixed(4)}, ` +
+        `${Math.round(h.tokens / h.trainSeconds)} tokens/s`,
+    );
+    results.push({
+      quality: label,
+      threads,
+      valLoss: val,
+      tokensPerSec: h.tokens / h.trainSeconds,
+    });
+    model.dispose();
+  }
+  setReferenceKernels(false);
 }
 
 const jsonPath = arg("json", "");

@@ -255,6 +255,7 @@ Deno.test({
         output,
         quick: true,
         python,
+        label: "error fixture, expected to fail",
         cellTimeout: 120,
       }),
     );
@@ -296,6 +297,7 @@ Deno.test({
         python,
         retries: 1,
         cellTimeout: 120,
+        label: "tampered smoke fixture, expected to fail",
         log: (line) => notes.push(line),
       }),
     );
