@@ -36,7 +36,9 @@ export type TaskKind = "classification" | "entailment" | "similarity" | "multipl
 
 /** A text and its class (e.g. ham = 0, spam = 1). */
 export interface ClassificationExample {
+  /** The text to classify. */
   text: string;
+  /** Class id in [0, numClasses). */
   label: number;
 }
 
@@ -45,30 +47,43 @@ export const ENTAILMENT_LABELS = ["entailment", "neutral", "contradiction"] as c
 
 /** A premise, a hypothesis and their relation (an index into {@link ENTAILMENT_LABELS}). */
 export interface EntailmentExample {
+  /** The sentence that is given. */
   premise: string;
+  /** The sentence to judge against the premise. */
   hypothesis: string;
+  /** 0 entailment, 1 neutral, 2 contradiction. */
   label: number;
 }
 
 /** Two sentences and whether they mean the same (1) or not (0). Symmetric in `a` and `b`. */
 export interface SimilarityExample {
+  /** One sentence. */
   a: string;
+  /** The other sentence. */
   b: string;
+  /** 1 = same meaning, 0 = different. */
   label: number;
 }
 
 /** A context, candidate answers, and the index of the correct one. */
 export interface MultipleChoiceExample {
+  /** The text the options continue or answer. */
   context: string;
+  /** Candidate answers. */
   options: string[];
+  /** Index of the correct option. */
   label: number;
 }
 
 /** Maps each task kind to its example type. */
 export interface ExampleOf {
+  /** `[Start] text [Extract]`. */
   classification: ClassificationExample;
+  /** `[Start] premise [Delim] hypothesis [Extract]`. */
   entailment: EntailmentExample;
+  /** Both orderings of the two sentences. */
   similarity: SimilarityExample;
+  /** One sequence per option. */
   multipleChoice: MultipleChoiceExample;
 }
 
@@ -80,11 +95,17 @@ export type TaskExample = ExampleOf[TaskKind];
  * per example and `labelNames` names the option positions.
  */
 export interface TaskDataset<K extends TaskKind = TaskKind> {
+  /** The task type. */
   kind: K;
+  /** Number of classes (multiple choice: options per example). */
   numClasses: number;
+  /** A name per class (or option position). */
   labelNames: string[];
+  /** Training examples. */
   train: ExampleOf[K][];
+  /** Validation examples. */
   val: ExampleOf[K][];
+  /** Test examples. */
   test: ExampleOf[K][];
 }
 
@@ -100,8 +121,11 @@ export interface Sequence {
 
 /** An example as token sequences: 1 (classification, entailment), 2 (similarity) or k (choice). */
 export interface FormattedExample {
+  /** The task type. */
   kind: TaskKind;
+  /** The example's sequences, in order (similarity: a–b then b–a). */
   sequences: Sequence[];
+  /** The task label. */
   label: number;
 }
 
@@ -125,7 +149,8 @@ export class FormatError extends Error {
   }
 }
 
-type Tok = Pick<TaskTokenizer, "encode" | "start" | "delim" | "extract">;
+/** What the format functions need from a tokenizer (a {@link TaskTokenizer} has it). */
+export type FormatTokenizer = Pick<TaskTokenizer, "encode" | "start" | "delim" | "extract">;
 
 function cut(ids: Int32Array, n: number, keep: "start" | "end"): Int32Array {
   if (n >= ids.length) return ids;
@@ -138,7 +163,12 @@ function checkContext(contextLength: number): void {
   }
 }
 
-function assemble(tok: Tok, first: Int32Array, second: Int32Array | null, truncated: number) {
+function assemble(
+  tok: FormatTokenizer,
+  first: Int32Array,
+  second: Int32Array | null,
+  truncated: number,
+) {
   const n = 2 + first.length + (second ? 1 + second.length : 0);
   const ids = new Int32Array(n);
   let i = 0;
@@ -155,7 +185,11 @@ function assemble(tok: Tok, first: Int32Array, second: Int32Array | null, trunca
 }
 
 /** `[Start] text [Extract]`; a too-long text keeps its start (or end, with `keep: "end"`). */
-export function formatClassification(tok: Tok, text: string, options: FormatOptions): Sequence {
+export function formatClassification(
+  tok: FormatTokenizer,
+  text: string,
+  options: FormatOptions,
+): Sequence {
   checkContext(options.contextLength);
   const ids = tok.encode(text);
   const budget = options.contextLength - 2;
@@ -172,7 +206,7 @@ export function formatClassification(tok: Tok, text: string, options: FormatOpti
 
 /** Builds `[Start] first [Delim] second [Extract]`, cutting only `first`. */
 function formatPair(
-  tok: Tok,
+  tok: FormatTokenizer,
   what: string,
   first: Int32Array,
   second: Int32Array,
@@ -194,7 +228,7 @@ function formatPair(
 
 /** `[Start] premise [Delim] hypothesis [Extract]`; a too-long premise keeps its end. */
 export function formatEntailment(
-  tok: Tok,
+  tok: FormatTokenizer,
   premise: string,
   hypothesis: string,
   options: FormatOptions,
@@ -208,7 +242,7 @@ export function formatEntailment(
  * from the same (symmetrically truncated) sentences.
  */
 export function formatSimilarity(
-  tok: Tok,
+  tok: FormatTokenizer,
   a: string,
   b: string,
   options: FormatOptions,
@@ -243,7 +277,7 @@ export function formatSimilarity(
  * the same length for every option (the room the longest answer leaves), keeping its end.
  */
 export function formatMultipleChoice(
-  tok: Tok,
+  tok: FormatTokenizer,
   context: string,
   answers: readonly string[],
   options: FormatOptions,
@@ -252,8 +286,9 @@ export function formatMultipleChoice(
   if (answers.length < 1) throw new FormatError("multiple choice: no options");
   const ctx = tok.encode(context);
   const encoded = answers.map((a) => tok.encode(a));
-  const longest = Math.max(...encoded.map((e) => e.length));
-  const budget = options.contextLength - 3 - longest;
+  const longest = encoded.reduce((a, e) => (e.length > a.length ? e : a));
+  const budget = options.contextLength - 3 - longest.length;
+  formatPair(tok, "answer", ctx, longest, options, budget); // throws if the longest cannot fit
   return encoded.map((ans) => formatPair(tok, "answer", ctx, ans, options, budget));
 }
 
@@ -270,7 +305,7 @@ function checkLabel(kind: TaskKind, label: number, numClasses: number): void {
  * to validate the label and, for multiple choice, the option count.
  */
 export function formatExample<K extends TaskKind>(
-  tok: Tok,
+  tok: FormatTokenizer,
   kind: K,
   example: ExampleOf[K],
   numClasses: number,
@@ -313,6 +348,7 @@ export function formatExample<K extends TaskKind>(
 
 /** Sequences of several examples, right-padded into row-major [numSeqs, seqLen] arrays. */
 export interface TaskBatch {
+  /** The task type of every example in the batch. */
   kind: TaskKind;
   /** Number of examples (the head's batch dimension). */
   numExamples: number;

@@ -125,19 +125,23 @@ export function objectiveAndGrads(
   };
 }
 
-/** Predicted class (argmax of the task logits) and class probabilities of a batch, no dropout. */
+/**
+ * Predicted class (argmax of the task logits), class probabilities [numExamples, numClasses]
+ * and losses (L3 with weight `lambda`) of a batch, without dropout.
+ */
 export function predictBatch(
   model: GPT,
   head: TaskHead,
   batch: TaskBatch,
+  lambda = 0,
 ): { predictions: Int32Array; probs: Float32Array; loss: LossValues } {
-  const o = fineTuneObjective(model, head, batch, { lambda: 0 });
+  const o = fineTuneObjective(model, head, batch, { lambda });
   const probs = tf.tidy(() => tf.softmax(o.logits));
   const pred = tf.tidy(() => tf.argMax(o.logits, 1));
   const result = {
     predictions: Int32Array.from(pred.dataSync()),
     probs: probs.dataSync() as Float32Array,
-    loss: { total: o.l2.dataSync()[0], l2: o.l2.dataSync()[0], l1: o.l1.dataSync()[0] },
+    loss: { total: o.total.dataSync()[0], l2: o.l2.dataSync()[0], l1: o.l1.dataSync()[0] },
   };
   tf.dispose([o.total, o.l2, o.l1, o.logits, probs, pred]);
   return result;
