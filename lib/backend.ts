@@ -59,7 +59,7 @@ async function probeWebGpu(
   if (!gpu) {
     return {
       ok: false,
-      reason: "no navigator.gpu (run Deno with --unstable-webgpu)",
+      reason: "no navigator.gpu in this runtime",
     };
   }
   let adapter:

@@ -119,7 +119,7 @@ async function breakdown(n: number) {
     const { value, grads } = model.valueAndGrads(() => model.loss(x, y));
     value.dataSync();
     const t2 = performance.now();
-    optimizer.step(grads, 1e-3);
+    await optimizer.step(grads, 1e-3);
     const t3 = performance.now();
     tf.dispose([x, y, value, ...grads.values()]);
     if (i === 0) continue; // warm-up
@@ -205,7 +205,7 @@ if (qualitySteps > 0) {
       }),
     );
     const h = await trainer.run();
-    const val = trainer.evaluate("val");
+    const val = await trainer.evaluate("val");
     console.log(
       `  ${label}, ${threads} thread${threads > 1 ? "s" : ""}: val loss ${
         val.toFixed(4)

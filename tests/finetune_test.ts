@@ -398,7 +398,7 @@ Deno.test("fine-tuning: above chance on a synthetic task, flat numTensors, deter
     const head = TaskHead.forTask("classification", 2, 16, 3);
     const tuner = new FineTuner(model, head, tok, data, config);
     const before = tuner.evaluate();
-    tuner.trainStep();
+    await tuner.trainStep();
     const start = tf.memory().numTensors;
     const counts: number[] = [];
     const evals: number[] = [];

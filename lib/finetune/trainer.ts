@@ -334,7 +334,7 @@ export class FineTuner<K extends TaskKind = TaskKind> {
   }
 
   /** One optimisation step on the next batch. */
-  trainStep(): LossValues & { lr: number; gradNorm: number } {
+  async trainStep(): Promise<LossValues & { lr: number; gradNorm: number }> {
     const batch = this.nextBatch();
     const lr = this.#schedule(this.step);
     const { loss, grads } = objectiveAndGrads(this.model, this.head, batch, {
@@ -344,7 +344,7 @@ export class FineTuner<K extends TaskKind = TaskKind> {
     });
     let gradNorm: number;
     try {
-      gradNorm = this.optimizer.step(grads, lr, this.config.gradClip).gradNorm;
+      gradNorm = (await this.optimizer.step(grads, lr, this.config.gradClip)).gradNorm;
     } finally {
       tf.dispose([...grads.values()]);
     }
@@ -381,7 +381,7 @@ export class FineTuner<K extends TaskKind = TaskKind> {
     const start = performance.now();
     let lastYield = performance.now();
     while (this.step < untilStep) {
-      const r = this.trainStep();
+      const r = await this.trainStep();
       const info: FineTuneStepInfo = {
         step: this.step,
         totalSteps: this.config.steps,

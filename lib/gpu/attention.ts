@@ -1,23 +1,27 @@
 /**
  * Fused causal attention for the WebGPU backend: softmax(q·kᵀ/√D + causal mask)·v in the
  * course's own WGSL compute shaders, forward and backward, run through tfjs-backend-webgpu's
- * `runWebGPUProgram` so that tensors never leave the GPU.
+ * `runWebGPUProgram`, so tensors never leave the GPU.
  *
- * Four shaders (see lib/gpu/README.md for the design):
+ * Four shaders, generated per head size (see lib/gpu/README.md for the design):
  *
- * - forward: one workgroup per (batch·head, block of {@link ROWS} query rows), one invocation per
- *   row, flash-attention style: keys and values are staged through workgroup memory a tile at a
- *   time, with a running max and sum (online softmax); tiles of keys after the block's last row
- *   are never loaded, keys j > i never scored. Writes [B·H, T, D + 1]: the output row and, in
- *   the extra column, the row's logsumexp, which is all the backward needs.
+ * - forward: one invocation per (batch·head, query row i), in workgroups of {@link ROWS} rows.
+ *   It streams keys j = 0 ..= i (never j > i) through an online softmax (running max m and sum
+ *   l, flash-attention style) and writes the output row and, next to it, the row's logsumexp
+ *   m + log l, which is all the backward needs besides q, k, v.
  * - delta: Δ_i = Σ_c dO_ic·O_ic, one invocation per row.
- * - dQ: like the forward, per query row: recomputes P_ij = exp(q_i·k_j/√D − lse_i), and
- *   dQ_i = Σ_j P_ij (dO_i·v_j − Δ_i) k_j / √D.
- * - dK/dV: one invocation per key row j, looping over query tiles i ≥ j:
- *   dV_j = Σ_i P_ij dO_i, dK_j = Σ_i P_ij (dO_i·v_j − Δ_i) q_i / √D. Writes [2, B·H, T, D].
+ * - dQ: one invocation per query row: recomputes P_ij = exp(q_i·k_j/√D − lse_i) for j ≤ i and
+ *   sums dQ_i = Σ_j P_ij (dO_i·v_j − Δ_i) k_j / √D.
+ * - dK/dV: one invocation per key row j, over queries i ≥ j: dV_j = Σ_i P_ij dO_i and
+ *   dK_j = Σ_i P_ij (dO_i·v_j − Δ_i) q_i / √D.
  *
- * No atomics and no reads back to the CPU; every output element is written by exactly one
- * invocation.
+ * dQ and dK/dV write disjoint columns of one gradient tensor. No atomics, no workgroup barriers,
+ * no reads back to the CPU; every output element is written by exactly one invocation.
+ *
+ * The shaders read q, k, v in either of two layouts: separate [B·H, T, D] tensors
+ * ({@link gpuCausalAttention}) or the fused projection qkv [B·T, 3C] in place, heads interleaved
+ * in each row ({@link gpuCausalSelfAttention}, which also writes merged heads [B·T, C] and the
+ * gradient [B·T, 3C] directly, so no head transposes are needed).
  *
  * @module
  */
@@ -25,10 +29,7 @@ import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../kernels/custom_op.ts";
 
 /** Query (or key) rows per workgroup: one invocation per row. */
-export const ROWS = 32;
-
-/** Largest tile of keys (forward, dQ) or queries (dK/dV) staged in workgroup memory. */
-const MAX_TILE = 32;
+export const ROWS = 64;
 
 /** The subset of tfjs-backend-webgpu's `WebGPUProgram` interface the course uses. */
 interface WebGPUProgram {
@@ -37,362 +38,439 @@ interface WebGPUProgram {
   dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
   dispatch: [number, number, number];
   variableNames: string[];
+  /** Per input: 4 binds it as an array of vec4 (row width a multiple of 4), 1 as f32. */
+  variableComponents?: number[];
   workgroupSize: [number, number, number];
+  /** Extra fields of the uniform struct, e.g. "T : i32,". */
+  uniforms?: string;
   size?: boolean;
   getUserCode(): string;
 }
 
 /** The subset of tfjs-backend-webgpu's `WebGPUBackend` the course uses. */
 interface WebGPUBackendLike {
-  device: { limits: { maxComputeWorkgroupStorageSize: number } };
   runWebGPUProgram(
     program: WebGPUProgram,
     inputs: tf.TensorInfo[],
     outputDtype: tf.DataType,
+    uniforms?: { type: "int32" | "float32"; data: number[] }[],
+    output?: tf.TensorInfo,
   ): tf.TensorInfo;
 }
 
 function webgpuBackend(): WebGPUBackendLike {
   const backend = tf.backend() as unknown as Partial<WebGPUBackendLike>;
   if (tf.getBackend() !== "webgpu" || typeof backend.runWebGPUProgram !== "function") {
-    throw new Error(
-      `gpuCausalAttention needs the webgpu backend; tfjs is on "${tf.getBackend()}"`,
-    );
+    throw new Error(`gpu attention needs the webgpu backend; tfjs is on "${tf.getBackend()}"`);
   }
   return backend as WebGPUBackendLike;
 }
 
-/** Runs a program and wraps its output as a tensor tracked by the current tidy scope. */
-function run(backend: WebGPUBackendLike, program: WebGPUProgram, inputs: tf.Tensor[]): tf.Tensor {
-  const info = backend.runWebGPUProgram(program, inputs, "float32");
-  return tf.engine().makeTensorFromTensorInfo(info);
+/**
+ * Where the rows of one head live. Row i of head h of batch b starts at float
+ * `(b·T + i)·stride + h·D + offset` of its tensor, with b = bh / heads and h = bh mod heads.
+ */
+interface Layout {
+  /** Heads interleaved within a row: 1 for [B·H, T, ·] tensors, H for [B·T, ·] ones. */
+  heads: number;
+  /** Row stride of q, k, v and their offsets within a row (after the head's own offset). */
+  inStride: number;
+  inOffsets: [number, number, number];
+  /** Row stride of the output y and its gradient dO. */
+  outStride: number;
+  /** Row stride of the gradient of q, k, v and their offsets within a row. */
+  gradStride: number;
+  gradOffsets: [number, number, number];
 }
 
-/** Keys (or queries) per shared tile: two [tile, D] f32 tiles must fit in workgroup memory. */
-function tileFor(backend: WebGPUBackendLike, d: number): number {
-  const limit = backend.device.limits.maxComputeWorkgroupStorageSize ?? 16384;
-  // Two tiles of tile·D floats, plus a few words for the tile count.
-  const fit = Math.floor((limit - 64) / (2 * 4 * d));
-  if (fit < 1) {
-    throw new Error(`gpuCausalAttention: head size ${d} is too large for workgroup memory`);
-  }
-  return Math.min(MAX_TILE, fit);
+/** Separate q, k, v [B·H, T, D]; outputs [B·H, T, ·]. */
+function headsLayout(d: number): Layout {
+  return {
+    heads: 1,
+    inStride: d,
+    inOffsets: [0, 0, 0],
+    outStride: d,
+    gradStride: 3 * d,
+    gradOffsets: [0, d, 2 * d],
+  };
 }
 
-/** WGSL shared by the attention shaders: constants baked per head size. */
-function header(d: number, tile: number): string {
-  return `
-    const D = ${d};
-    const ROWS = ${ROWS};
-    const TILE = ${tile};
-    const SCALE : f32 = ${1 / Math.sqrt(d)};
-  `;
+/** The fused projection qkv [B·T, 3C]; outputs y [B·T, C] and dqkv [B·T, 3C]. */
+function qkvLayout(h: number, d: number): Layout {
+  const c = h * d;
+  const inOffsets: [number, number, number] = [0, c, 2 * c];
+  return {
+    heads: h,
+    inStride: 3 * c,
+    inOffsets,
+    outStride: c,
+    gradStride: 3 * c,
+    gradOffsets: inOffsets,
+  };
 }
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const COMPONENTS = ["x", "y", "z", "w"];
 
 /**
- * A 2-D dispatch: x = blocks of {@link ROWS} rows, y = batch·head. The layout has y set, so tfjs
- * calls `main()` without a flat index and leaves the dispatch as is.
+ * WGSL code generation for one head size D and layout. A row of a head lives in registers as
+ * D4 = ⌈D/4⌉ separate vec4 variables (`q0, q1, …`, zero past column D), and every loop over the
+ * head's columns is unrolled here, in TypeScript, so the shaders are straight-line vec4 code.
  */
-function rowBlocks(bh: number, t: number): Pick<WebGPUProgram, "dispatch" | "dispatchLayout"> {
-  if (bh > 65535) throw new Error(`gpuCausalAttention: B·H = ${bh} exceeds 65535`);
-  return { dispatch: [Math.ceil(t / ROWS), bh, 1], dispatchLayout: { x: [1], y: [0] } };
+class Gen {
+  readonly d: number;
+  readonly d4: number;
+  readonly layout: Layout;
+  /** Whether rows can be read as whole vec4s: D, and so every stride and offset, divisible by 4. */
+  readonly packed: boolean;
+  constructor(d: number, layout: Layout) {
+    this.d = d;
+    this.d4 = Math.ceil(d / 4);
+    this.layout = layout;
+    this.packed = d % 4 === 0;
+  }
+  /** A key that identifies the generated code (tfjs caches compiled pipelines by it). */
+  key(name: string): string {
+    const lay = this.layout;
+    return `gptcourse_attention_${name}_${this.d}_${lay.heads}_${lay.inStride}_${lay.inOffsets}_` +
+      `${lay.outStride}_${lay.gradStride}_${lay.gradOffsets}`;
+  }
+  /** tfjs' `variableComponents`: `rows` row-wise inputs, then `scalars` plain f32 inputs. */
+  components(rows: number, scalars: number): number[] {
+    return [...range(rows).map(() => (this.packed ? 4 : 1)), ...range(scalars).map(() => 1)];
+  }
+  /** Constants and the row-offset helper shared by the shaders. */
+  header(): string {
+    const lay = this.layout;
+    return `
+    const D = ${this.d};
+    const D4 = ${this.d4};
+    const HEADS = ${lay.heads};
+    const SCALE : f32 = ${1 / Math.sqrt(this.d)};
+    const OL_STRIDE = ${lay.outStride + lay.heads};
+    // First float of row i of head bh in a tensor with rows of 'stride' floats.
+    fn rowStart(bh : i32, i : i32, stride : i32) -> i32 {
+      return ((bh / HEADS) * uniforms.T + i) * stride + (bh % HEADS) * D;
+    }
+    // Where the row's logsumexp sits in the forward output (rows of HEADS·D outputs + HEADS).
+    fn lseAt(bh : i32, i : i32) -> i32 {
+      return rowStart(bh, i, OL_STRIDE) - (bh % HEADS) * D + HEADS * D + bh % HEADS;
+    }`;
+  }
+  /**
+   * `fn <buf>Vec(start, c4) -> vec4<f32>`: floats start + 4·c4 .. + 3 of `buf`, zero past column
+   * D. `packed` buffers are bound as vec4 arrays.
+   */
+  reader(buf: string, packed = this.packed): string {
+    if (packed) {
+      return `
+    fn ${buf}Vec(start : i32, c4 : i32) -> vec4<f32> {
+      return ${buf}[start / 4 + c4];
+    }`;
+    }
+    const read = (k: number) => `${buf}[g + ${k}]`;
+    const rest = range(3).map((k) =>
+      `if (c + ${k + 1} < D) { v.${COMPONENTS[k + 1]} = ${read(k + 1)}; }`
+    );
+    return `
+    fn ${buf}Vec(start : i32, c4 : i32) -> vec4<f32> {
+      let c = 4 * c4;
+      let g = start + c;
+      var v = vec4<f32>(${read(0)}, 0.0, 0.0, 0.0);
+      ${rest.join("\n      ")}
+      return v;
+    }`;
+  }
+  /** `var x0 = vec4<f32>(0.0); …` */
+  declare(name: string): string {
+    return range(this.d4).map((c) => `var ${name}${c} = vec4<f32>(0.0);`).join("\n      ");
+  }
+  /** `x0 = <buf>Vec(start, 0) * scale; …` */
+  load(name: string, buf: string, start: string, scale = ""): string {
+    return range(this.d4).map((c) => `${name}${c} = ${buf}Vec(${start}, ${c})${scale};`)
+      .join("\n      ");
+  }
+  /** `let x0 = <buf>Vec(start, 0); …` (a read-only copy of one row). */
+  fetch(name: string, buf: string, start: string): string {
+    return range(this.d4).map((c) => `let ${name}${c} = ${buf}Vec(${start}, ${c});`)
+      .join("\n        ");
+  }
+  /** Stores the first D components of x0, x1, … at result[start ..]. */
+  store(start: string, name: string, scale = ""): string {
+    return range(this.d).map((c) =>
+      `result[${start} + ${c}] = ${name}${c >> 2}.${COMPONENTS[c & 3]}${scale};`
+    ).join("\n      ");
+  }
+  /** Σ_c a_c · b_c as one expression. */
+  dot(a: string, b: string): string {
+    return range(this.d4).map((c) => `dot(${a}${c}, ${b}${c})`).join(" + ");
+  }
+  /** x_c += coef · y_c for every c. */
+  axpy(x: string, coef: string, y: string): string {
+    return range(this.d4).map((c) => `${x}${c} += ${coef} * ${y}${c};`).join("\n        ");
+  }
+  /** x_c *= factor for every c. */
+  scale(x: string, factor: string): string {
+    return range(this.d4).map((c) => `${x}${c} *= ${factor};`).join("\n          ");
+  }
 }
 
-function forwardProgram(bh: number, t: number, d: number, tile: number): WebGPUProgram {
+/** Common fields of the row kernels: x = blocks of {@link ROWS} rows, y = batch·head. */
+function rowKernel(
+  bh: number,
+  t: number,
+): Pick<WebGPUProgram, "dispatch" | "dispatchLayout" | "workgroupSize" | "uniforms"> {
+  if (bh > 65535) throw new Error(`gpu attention: B·H = ${bh} exceeds 65535`);
+  // With a y in the layout, tfjs calls main() without a flat index and keeps the dispatch.
   return {
-    outputShape: [bh, t, d + 1],
-    shaderKey: `gptcourse_attention_fwd_${d}_${tile}`,
-    ...rowBlocks(bh, t),
-    variableNames: ["Q", "K", "V"],
+    dispatch: [Math.ceil(t / ROWS), bh, 1],
+    dispatchLayout: { x: [1], y: [0] },
     workgroupSize: [ROWS, 1, 1],
+    uniforms: "T : i32,",
+  };
+}
+
+/** Forward: inputs Q, K, V; output the attention rows and each row's logsumexp. */
+function forwardProgram(g: Gen, bh: number, t: number, outShape: number[]): WebGPUProgram {
+  const lay = g.layout;
+  return {
+    outputShape: outShape,
+    shaderKey: g.key("fwd"),
+    ...rowKernel(bh, t),
+    variableNames: ["Q", "K", "V"],
+    variableComponents: g.components(3, 0),
     getUserCode: () => `
-    ${header(d, tile)}
-    var<workgroup> kTile : array<f32, ${tile * d}>;
-    var<workgroup> vTile : array<f32, ${tile * d}>;
-    var<workgroup> tileCount : i32;
+    ${g.header()}
+    ${g.reader("Q")}
+    ${g.reader("K")}
+    ${g.reader("V")}
 
     fn main() {
-      let T = uniforms.qShape.y;
-      let bh = i32(workgroupId.y);
-      let row0 = i32(workgroupId.x) * ROWS;
-      let lid = i32(localId.x);
-      let i = row0 + lid;
-      let valid = i < T;
-      let base = bh * T * D;
-      // Keys 0 ..= the block's last row, in tiles; loaded by the whole workgroup.
-      if (lid == 0) {
-        tileCount = (min(row0 + ROWS, T) + TILE - 1) / TILE;
+      let i = i32(globalId.x);
+      if (i >= uniforms.T) {
+        return;
       }
-      let nTiles = workgroupUniformLoad(&tileCount);
-
-      var qi : array<f32, D>;
-      var acc : array<f32, D>;
-      var s : array<f32, TILE>;
-      var m : f32 = -3.0e38;
-      var l : f32 = 0.0;
-      if (valid) {
-        for (var c = 0; c < D; c++) {
-          qi[c] = Q[base + i * D + c] * SCALE;
-        }
-      }
-      for (var tileIndex = 0; tileIndex < nTiles; tileIndex++) {
-        let j0 = tileIndex * TILE;
-        let tileEnd = min(TILE, T - j0) * D;
-        for (var e = lid; e < tileEnd; e += ROWS) {
-          kTile[e] = K[base + j0 * D + e];
-          vTile[e] = V[base + j0 * D + e];
-        }
-        workgroupBarrier();
-        // Keys j0 .. j0 + n − 1 are at or before row i.
-        let n = min(TILE, i - j0 + 1);
-        if (valid && n > 0) {
-          var mNew = m;
-          for (var jj = 0; jj < n; jj++) {
-            var score : f32 = 0.0;
-            for (var c = 0; c < D; c++) {
-              score += qi[c] * kTile[jj * D + c];
-            }
-            s[jj] = score;
-            mNew = max(mNew, score);
-          }
-          let alpha = exp(m - mNew);
+      let bh = i32(globalId.y);
+      ${g.declare("q")}
+      ${g.declare("acc")}
+      ${g.load("q", "Q", `rowStart(bh, i, ${lay.inStride}) + ${lay.inOffsets[0]}`, " * SCALE")}
+      var m : f32 = -3.0e38; // running max of the scores
+      var l : f32 = 0.0; // running sum of exp(score - m)
+      for (var j = 0; j <= i; j++) {
+        let kv = rowStart(bh, j, ${lay.inStride});
+        ${g.fetch("k", "K", `kv + ${lay.inOffsets[1]}`)}
+        let score = ${g.dot("q", "k")};
+        if (score > m) {
+          // A new running max: rescale what has been summed so far.
+          let alpha = exp(m - score);
           l *= alpha;
-          for (var c = 0; c < D; c++) {
-            acc[c] *= alpha;
-          }
-          for (var jj = 0; jj < n; jj++) {
-            let p = exp(s[jj] - mNew);
-            l += p;
-            for (var c = 0; c < D; c++) {
-              acc[c] += p * vTile[jj * D + c];
-            }
-          }
-          m = mNew;
+          ${g.scale("acc", "alpha")}
+          m = score;
         }
-        workgroupBarrier();
+        let p = exp(score - m);
+        l += p;
+        ${g.fetch("v", "V", `kv + ${lay.inOffsets[2]}`)}
+        ${g.axpy("acc", "p", "v")}
       }
-      if (valid) {
-        let inv = 1.0 / l;
-        let o = (bh * T + i) * (D + 1);
-        for (var c = 0; c < D; c++) {
-          result[o + c] = acc[c] * inv;
-        }
-        result[o + D] = m + log(l);
-      }
+      let o = rowStart(bh, i, OL_STRIDE);
+      let inv = 1.0 / l;
+      ${g.store("o", "acc", " * inv")}
+      result[lseAt(bh, i)] = m + log(l);
     }
   `,
   };
 }
 
-function deltaProgram(bh: number, t: number, d: number): WebGPUProgram {
+/** Δ [B·H, T] from dO and the forward output OL. */
+function deltaProgram(g: Gen, bh: number, t: number): WebGPUProgram {
+  const lay = g.layout;
   const workgroup = 64;
   return {
     outputShape: [bh, t],
-    shaderKey: `gptcourse_attention_delta_${d}`,
+    shaderKey: g.key("delta"),
     dispatchLayout: { x: [0, 1] },
     dispatch: [Math.ceil((bh * t) / workgroup), 1, 1],
     variableNames: ["dO", "OL"],
+    variableComponents: g.components(1, 1),
     workgroupSize: [workgroup, 1, 1],
+    uniforms: "T : i32,",
     size: true,
     getUserCode: () => `
-    const D = ${d};
+    ${g.header()}
+    ${g.reader("dO")}
+    ${g.reader("OL", false)}
+
     fn main(index : i32) {
       if (index < uniforms.size) {
-        var sum : f32 = 0.0;
-        for (var c = 0; c < D; c++) {
-          sum += dO[index * D + c] * OL[index * (D + 1) + c];
-        }
-        result[index] = sum;
+        let bh = index / uniforms.T;
+        let i = index - bh * uniforms.T;
+        ${g.fetch("a", "dO", `rowStart(bh, i, ${lay.outStride})`)}
+        ${g.fetch("b", "OL", `rowStart(bh, i, OL_STRIDE)`)}
+        result[index] = ${g.dot("a", "b")};
       }
     }
   `,
   };
 }
 
-function dqProgram(bh: number, t: number, d: number, tile: number): WebGPUProgram {
+const GRAD_INPUTS = ["Q", "K", "V", "dO", "OL", "Delta"];
+
+/** dQ, written into its columns of the gradient tensor. */
+function dqProgram(g: Gen, bh: number, t: number, gradShape: number[]): WebGPUProgram {
+  const lay = g.layout;
   return {
-    outputShape: [bh, t, d],
-    shaderKey: `gptcourse_attention_dq_${d}_${tile}`,
-    ...rowBlocks(bh, t),
-    variableNames: ["Q", "K", "V", "dO", "OL", "Delta"],
-    workgroupSize: [ROWS, 1, 1],
+    outputShape: gradShape,
+    shaderKey: g.key("dq"),
+    ...rowKernel(bh, t),
+    variableNames: GRAD_INPUTS,
+    variableComponents: g.components(4, 2),
     getUserCode: () => `
-    ${header(d, tile)}
-    var<workgroup> kTile : array<f32, ${tile * d}>;
-    var<workgroup> vTile : array<f32, ${tile * d}>;
-    var<workgroup> tileCount : i32;
+    ${g.header()}
+    ${g.reader("Q")}
+    ${g.reader("K")}
+    ${g.reader("V")}
+    ${g.reader("dO")}
 
     fn main() {
-      let T = uniforms.qShape.y;
-      let bh = i32(workgroupId.y);
-      let row0 = i32(workgroupId.x) * ROWS;
-      let lid = i32(localId.x);
-      let i = row0 + lid;
-      let valid = i < T;
-      let base = bh * T * D;
-      if (lid == 0) {
-        tileCount = (min(row0 + ROWS, T) + TILE - 1) / TILE;
+      let i = i32(globalId.x);
+      if (i >= uniforms.T) {
+        return;
       }
-      let nTiles = workgroupUniformLoad(&tileCount);
-
-      var qi : array<f32, D>;
-      var doi : array<f32, D>;
-      var dq : array<f32, D>;
-      var lse : f32 = 0.0;
-      var delta : f32 = 0.0;
-      if (valid) {
-        for (var c = 0; c < D; c++) {
-          qi[c] = Q[base + i * D + c] * SCALE;
-          doi[c] = dO[base + i * D + c];
-        }
-        lse = OL[(bh * T + i) * (D + 1) + D];
-        delta = Delta[bh * T + i];
+      let bh = i32(globalId.y);
+      ${g.declare("q")}
+      ${g.declare("dout")}
+      ${g.declare("dq")}
+      ${g.load("q", "Q", `rowStart(bh, i, ${lay.inStride}) + ${lay.inOffsets[0]}`, " * SCALE")}
+      ${g.load("dout", "dO", `rowStart(bh, i, ${lay.outStride})`)}
+      let lse = OL[lseAt(bh, i)];
+      let delta = Delta[bh * uniforms.T + i];
+      for (var j = 0; j <= i; j++) {
+        let kv = rowStart(bh, j, ${lay.inStride});
+        ${g.fetch("k", "K", `kv + ${lay.inOffsets[1]}`)}
+        ${g.fetch("v", "V", `kv + ${lay.inOffsets[2]}`)}
+        let p = exp(${g.dot("q", "k")} - lse);
+        let ds = p * (${g.dot("dout", "v")} - delta);
+        ${g.axpy("dq", "ds", "k")}
       }
-      for (var tileIndex = 0; tileIndex < nTiles; tileIndex++) {
-        let j0 = tileIndex * TILE;
-        let tileEnd = min(TILE, T - j0) * D;
-        for (var e = lid; e < tileEnd; e += ROWS) {
-          kTile[e] = K[base + j0 * D + e];
-          vTile[e] = V[base + j0 * D + e];
-        }
-        workgroupBarrier();
-        let n = min(TILE, i - j0 + 1);
-        if (valid) {
-          for (var jj = 0; jj < n; jj++) {
-            var score : f32 = 0.0;
-            var dp : f32 = 0.0;
-            for (var c = 0; c < D; c++) {
-              score += qi[c] * kTile[jj * D + c];
-              dp += doi[c] * vTile[jj * D + c];
-            }
-            let ds = exp(score - lse) * (dp - delta);
-            for (var c = 0; c < D; c++) {
-              dq[c] += ds * kTile[jj * D + c];
-            }
-          }
-        }
-        workgroupBarrier();
-      }
-      if (valid) {
-        for (var c = 0; c < D; c++) {
-          result[base + i * D + c] = dq[c] * SCALE;
-        }
-      }
+      let o = rowStart(bh, i, ${lay.gradStride}) + ${lay.gradOffsets[0]};
+      ${g.store("o", "dq", " * SCALE")}
     }
   `,
   };
 }
 
-function dkvProgram(bh: number, t: number, d: number, tile: number): WebGPUProgram {
+/** dK and dV, written into their columns of the gradient tensor. */
+function dkvProgram(g: Gen, bh: number, t: number, gradShape: number[]): WebGPUProgram {
+  const lay = g.layout;
   return {
-    outputShape: [2, bh, t, d],
-    shaderKey: `gptcourse_attention_dkv_${d}_${tile}`,
-    ...rowBlocks(bh, t),
-    variableNames: ["Q", "K", "V", "dO", "OL", "Delta"],
-    workgroupSize: [ROWS, 1, 1],
+    outputShape: gradShape,
+    shaderKey: g.key("dkv"),
+    ...rowKernel(bh, t),
+    variableNames: GRAD_INPUTS,
+    variableComponents: g.components(4, 2),
     getUserCode: () => `
-    ${header(d, tile)}
-    var<workgroup> qTile : array<f32, ${tile * d}>;
-    var<workgroup> doTile : array<f32, ${tile * d}>;
-    var<workgroup> tileCount : i32;
+    ${g.header()}
+    ${g.reader("Q")}
+    ${g.reader("K")}
+    ${g.reader("V")}
+    ${g.reader("dO")}
 
     fn main() {
-      let BH = uniforms.qShape.x;
-      let T = uniforms.qShape.y;
-      let bh = i32(workgroupId.y);
-      let key0 = i32(workgroupId.x) * ROWS;
-      let lid = i32(localId.x);
-      let j = key0 + lid;
-      let valid = j < T;
-      let base = bh * T * D;
-      // Queries key0 .. T − 1 (the only ones that see this block's keys), in tiles.
-      if (lid == 0) {
-        tileCount = (T - key0 + TILE - 1) / TILE;
+      let j = i32(globalId.x); // this invocation's key row
+      if (j >= uniforms.T) {
+        return;
       }
-      let nTiles = workgroupUniformLoad(&tileCount);
-
-      var kj : array<f32, D>;
-      var vj : array<f32, D>;
-      var dk : array<f32, D>;
-      var dv : array<f32, D>;
-      if (valid) {
-        for (var c = 0; c < D; c++) {
-          kj[c] = K[base + j * D + c] * SCALE;
-          vj[c] = V[base + j * D + c];
-        }
+      let bh = i32(globalId.y);
+      ${g.declare("k")}
+      ${g.declare("v")}
+      ${g.declare("dk")}
+      ${g.declare("dv")}
+      let kv = rowStart(bh, j, ${lay.inStride});
+      ${g.load("k", "K", `kv + ${lay.inOffsets[1]}`, " * SCALE")}
+      ${g.load("v", "V", `kv + ${lay.inOffsets[2]}`)}
+      // Only queries i >= j see key j.
+      for (var i = j; i < uniforms.T; i++) {
+        ${g.fetch("q", "Q", `rowStart(bh, i, ${lay.inStride}) + ${lay.inOffsets[0]}`)}
+        ${g.fetch("dout", "dO", `rowStart(bh, i, ${lay.outStride})`)}
+        let p = exp(${g.dot("q", "k")} - OL[lseAt(bh, i)]);
+        let ds = p * (${g.dot("dout", "v")} - Delta[bh * uniforms.T + i]);
+        ${g.axpy("dv", "p", "dout")}
+        ${g.axpy("dk", "ds", "q")}
       }
-      for (var tileIndex = 0; tileIndex < nTiles; tileIndex++) {
-        let i0 = key0 + tileIndex * TILE;
-        let tileEnd = min(TILE, T - i0) * D;
-        for (var e = lid; e < tileEnd; e += ROWS) {
-          qTile[e] = Q[base + i0 * D + e];
-          doTile[e] = dO[base + i0 * D + e];
-        }
-        workgroupBarrier();
-        if (valid) {
-          // Rows i = i0 + ii with j <= i < T.
-          let first = max(0, j - i0);
-          let n = min(TILE, T - i0);
-          for (var ii = first; ii < n; ii++) {
-            let row = bh * T + i0 + ii;
-            var score : f32 = 0.0;
-            var dp : f32 = 0.0;
-            for (var c = 0; c < D; c++) {
-              score += qTile[ii * D + c] * kj[c];
-              dp += doTile[ii * D + c] * vj[c];
-            }
-            let p = exp(score - OL[row * (D + 1) + D]);
-            let ds = p * (dp - Delta[row]);
-            for (var c = 0; c < D; c++) {
-              dv[c] += p * doTile[ii * D + c];
-              dk[c] += ds * qTile[ii * D + c];
-            }
-          }
-        }
-        workgroupBarrier();
-      }
-      if (valid) {
-        let dvBase = (BH + bh) * T * D;
-        for (var c = 0; c < D; c++) {
-          result[base + j * D + c] = dk[c] * SCALE;
-          result[dvBase + j * D + c] = dv[c];
-        }
-      }
+      let o = rowStart(bh, j, ${lay.gradStride});
+      ${g.store(`o + ${lay.gradOffsets[1]}`, "dk", " * SCALE")}
+      ${g.store(`o + ${lay.gradOffsets[2]}`, "dv")}
     }
   `,
   };
 }
 
-function checkShapes(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): void {
-  const same = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-  if (!same(q.shape, k.shape) || !same(q.shape, v.shape)) {
-    throw new Error(
-      `gpuCausalAttention: q, k, v must have one shape [B, H, T, D]; got [${q.shape}], [${k.shape}], [${v.shape}]`,
-    );
-  }
-  for (const x of [q, k, v]) {
-    if (x.dtype !== "float32") {
-      throw new Error(`gpuCausalAttention: expected float32 tensors, got ${x.dtype}`);
-    }
-  }
+/** The raw kernels: forward and backward on tensors already in a {@link Layout}. */
+interface Kernels {
+  /** q, k, v → the forward output OL (attention rows and logsumexps). */
+  forward(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor;
+  /** → the gradient of q, k, v in the gradient layout. */
+  backward(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, ol: tf.Tensor, dO: tf.Tensor): tf.Tensor;
+}
+
+function kernels(
+  layout: Layout,
+  bh: number,
+  t: number,
+  d: number,
+  olShape: number[],
+  gradShape: number[],
+): Kernels {
+  const g = new Gen(d, layout);
+  const uniforms = [{ type: "int32" as const, data: [t] }];
+  const wrap = (info: tf.TensorInfo) => tf.engine().makeTensorFromTensorInfo(info);
+  return {
+    forward(q, k, v) {
+      const backend = webgpuBackend();
+      const program = forwardProgram(g, bh, t, olShape);
+      return wrap(backend.runWebGPUProgram(program, [q, k, v], "float32", uniforms));
+    },
+    backward(q, k, v, ol, dO) {
+      const backend = webgpuBackend();
+      const delta = wrap(
+        backend.runWebGPUProgram(deltaProgram(g, bh, t), [dO, ol], "float32", uniforms),
+      );
+      const inputs = [q, k, v, dO, ol, delta];
+      // dQ and dK/dV fill disjoint columns of one tensor: the second run is handed the first's
+      // output instead of allocating its own.
+      const grad = backend.runWebGPUProgram(
+        dqProgram(g, bh, t, gradShape),
+        inputs,
+        "float32",
+        uniforms,
+      );
+      backend.runWebGPUProgram(dkvProgram(g, bh, t, gradShape), inputs, "float32", uniforms, grad);
+      delta.dispose();
+      return wrap(grad);
+    },
+  };
+}
+
+function checkFloat32(name: string, x: tf.Tensor): void {
+  if (x.dtype !== "float32") throw new Error(`${name}: expected float32, got ${x.dtype}`);
 }
 
 /**
- * Whether causal self-attention should use {@link gpuCausalAttention}: on the webgpu backend,
- * unless `GPT_COURSE_ATTENTION=reference` forces the plain tfjs composition.
+ * Whether causal self-attention should use the WGSL kernels: on the webgpu backend, unless
+ * `GPT_COURSE_KERNELS=reference` asks for the plain tfjs compositions.
  */
-export function useGpuKernel(): boolean {
+export function useGpuKernels(): boolean {
   if (tf.getBackend() !== "webgpu") return false;
   try {
-    return Deno.env.get("GPT_COURSE_ATTENTION") !== "reference";
+    return Deno.env.get("GPT_COURSE_KERNELS") !== "reference";
   } catch {
-    return true;
+    return true; // no --allow-env
   }
 }
 
 /**
  * Causal attention of q, k, v [B, H, T, D] → [B, H, T, D] (softmax(q·kᵀ/√D + causal mask)·v) as
- * one differentiable tfjs op whose forward and backward run the course's WGSL shaders. Needs the
+ * one differentiable op whose forward and backward run the course's WGSL shaders. Needs the
  * webgpu backend; the tensors stay on the GPU.
  */
 export function gpuCausalAttention(
@@ -400,35 +478,68 @@ export function gpuCausalAttention(
   k: tf.Tensor4D,
   v: tf.Tensor4D,
 ): tf.Tensor4D {
-  checkShapes(q, k, v);
   const [b, h, t, d] = q.shape;
+  if (k.shape.join() !== q.shape.join() || v.shape.join() !== q.shape.join()) {
+    throw new Error(
+      `gpuCausalAttention: q, k, v must share one shape [B, H, T, D]; ` +
+        `got [${q.shape}], [${k.shape}], [${v.shape}]`,
+    );
+  }
+  [q, k, v].forEach((x) => checkFloat32("gpuCausalAttention", x));
   const bh = b * h;
   if (bh * t * d === 0) return tf.zeros([b, h, t, d]);
+  const run = kernels(headsLayout(d), bh, t, d, [bh, t, d + 1], [bh, t, 3 * d]);
   const op = customOp(([qt, kt, vt], save) => {
-    const backend = webgpuBackend();
-    const tile = tileFor(backend, d);
-    const flat = (x: tf.Tensor) => tf.reshape(x, [bh, t, d]);
-    const [q3, k3, v3] = [qt, kt, vt].map(flat);
-    const ol = run(backend, forwardProgram(bh, t, d, tile), [q3, k3, v3]); // [BH, T, D + 1]
+    const [q3, k3, v3] = [qt, kt, vt].map((x) => tf.reshape(x, [bh, t, d]));
+    const ol = run.forward(q3, k3, v3); // [B·H, T, D + 1]: rows, then the logsumexp
     save([q3, k3, v3, ol]);
     return {
       value: tf.reshape(tf.slice(ol, [0, 0, 0], [bh, t, d]), [b, h, t, d]),
       gradFunc: (dy, saved) => {
         const [qs, ks, vs, ols] = saved;
-        const backend = webgpuBackend();
-        const dO = flat(dy);
-        const delta = run(backend, deltaProgram(bh, t, d), [dO, ols]); // [BH, T]
-        const inputs = [qs, ks, vs, dO, ols, delta];
-        const dq = run(backend, dqProgram(bh, t, d, tile), inputs);
-        const dkv = run(backend, dkvProgram(bh, t, d, tile), inputs); // [2, BH, T, D]
-        const shape = [b, h, t, d];
-        return [
-          tf.reshape(dq, shape),
-          tf.reshape(tf.slice(dkv, [0, 0, 0, 0], [1, bh, t, d]), shape),
-          tf.reshape(tf.slice(dkv, [1, 0, 0, 0], [1, bh, t, d]), shape),
-        ];
+        const grad = run.backward(qs, ks, vs, ols, tf.reshape(dy, [bh, t, d])); // [B·H, T, 3D]
+        return [0, 1, 2].map((part) =>
+          tf.reshape(tf.slice(grad, [0, 0, part * d], [bh, t, d]), [b, h, t, d])
+        );
       },
     };
   });
   return op(q, k, v) as tf.Tensor4D;
+}
+
+/**
+ * Causal multi-head self-attention straight from the fused projection qkv [B·T, 3C] (q, k, v
+ * side by side, heads interleaved in each) to the merged heads y [B·T, C], as one differentiable
+ * op on the WGSL shaders; the gradient is dqkv [B·T, 3C]. Same signature as the CPU kernel
+ * `fusedCausalSelfAttention`; no head transposes on either pass.
+ */
+export function gpuCausalSelfAttention(
+  qkv: tf.Tensor2D,
+  batch: number,
+  time: number,
+  nHead: number,
+): tf.Tensor2D {
+  const c = qkv.shape[1] / 3, d = c / nHead;
+  if (!Number.isInteger(d) || d < 1 || qkv.shape[0] !== batch * time) {
+    throw new Error(
+      `gpuCausalSelfAttention: qkv [${qkv.shape}] does not fit B=${batch} T=${time} H=${nHead}`,
+    );
+  }
+  checkFloat32("gpuCausalSelfAttention", qkv);
+  const rows = batch * time;
+  if (rows === 0) return tf.zeros([0, c]);
+  const layout = qkvLayout(nHead, d);
+  const run = kernels(layout, batch * nHead, time, d, [rows, c + nHead], [rows, 3 * c]);
+  const op = customOp(([x], save) => {
+    const ol = run.forward(x, x, x); // [B·T, C + H]: merged heads, then H logsumexps
+    save([x, ol]);
+    return {
+      value: tf.slice(ol, [0, 0], [rows, c]),
+      gradFunc: (dy, saved) => {
+        const [xs, ols] = saved;
+        return [run.backward(xs, xs, xs, ols, dy)];
+      },
+    };
+  });
+  return op(qkv) as tf.Tensor2D;
 }

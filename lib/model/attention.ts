@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import { linear } from "../kernels/linear.ts";
 import { fusedCausalSelfAttention } from "../kernels/attention_cpu.ts";
 import { useCpuKernels } from "../kernels/dispatch.ts";
+import { gpuCausalSelfAttention, useGpuKernels } from "../gpu/attention.ts";
 
 /** The four tensors of one attention sub-block (GPT-2's names and [in, out] layout). */
 export interface AttentionParams {
@@ -55,8 +56,8 @@ export interface AttentionOptions {
  * Multi-head causal self-attention of x [B·T, C] → [B·T, C].
  * q, k, v come from one projection; scores are q·kᵀ/√d per head; the output of all heads is
  * concatenated and projected back to the residual width. On the CPU backends the middle part
- * runs as one fused kernel (lib/kernels/attention_cpu.ts); {@link attendReference} is the same
- * computation in plain tfjs ops.
+ * runs as one fused kernel (lib/kernels/attention_cpu.ts), on webgpu as the WGSL kernels of
+ * lib/gpu/attention.ts; {@link attendReference} is the same computation in plain tfjs ops.
  */
 export function causalSelfAttention(
   x: tf.Tensor2D,
@@ -65,8 +66,11 @@ export function causalSelfAttention(
 ): tf.Tensor2D {
   return tf.tidy(() => {
     const qkv = linear(x, p.cAttnW, p.cAttnB); // [B·T, 3C]
-    const y = useCpuKernels() && !o.weightsOut && !o.dropout
+    const fused = !o.weightsOut && !o.dropout;
+    const y = fused && useCpuKernels()
       ? fusedCausalSelfAttention(qkv, o.batch, o.time, o.nHead)
+      : fused && useGpuKernels()
+      ? gpuCausalSelfAttention(qkv, o.batch, o.time, o.nHead)
       : attendReference(qkv, o);
     const out = linear(y, p.cProjW, p.cProjB);
     return o.dropout

@@ -109,18 +109,26 @@ export class AdamW {
    * the gradient so its global norm is at most `clipNorm` (Infinity disables clipping).
    * Does not dispose `grads`.
    */
-  step(grads: Map<string, tf.Tensor>, lr: number, clipNorm = 1.0): StepStats {
+  async step(grads: Map<string, tf.Tensor>, lr: number, clipNorm = 1.0): Promise<StepStats> {
     const arrays = new Map<string, Float32Array>();
     for (const name of this.#params.keys()) {
       const g = grads.get(name);
       if (!g) throw new Error(`AdamW.step: no gradient for "${name}"`);
-      arrays.set(name, g.dataSync() as Float32Array);
+      // data(), not dataSync(): the WebGPU backend can only read back asynchronously.
+      arrays.set(name, (await g.data()) as Float32Array);
     }
-    return this.stepArrays(arrays, lr, clipNorm);
+    const weights = new Map<string, Float32Array>();
+    for (const [name, p] of this.#params) weights.set(name, (await p.data()) as Float32Array);
+    return this.stepArrays(arrays, lr, clipNorm, weights);
   }
 
   /** {@link AdamW.step} with gradients given as plain arrays (e.g. averaged across workers). */
-  stepArrays(arrays: Map<string, Float32Array>, lr: number, clipNorm = 1.0): StepStats {
+  stepArrays(
+    arrays: Map<string, Float32Array>,
+    lr: number,
+    clipNorm = 1.0,
+    weights?: Map<string, Float32Array>,
+  ): StepStats {
     let sq = 0;
     for (const [name, p] of this.#params) {
       const a = arrays.get(name);
@@ -143,7 +151,7 @@ export class AdamW {
       const g = arrays.get(name)!,
         m = this.#state.m.get(name)!,
         v = this.#state.v.get(name)!;
-      const w = p.dataSync() as Float32Array; // a copy on every backend
+      const w = weights?.get(name) ?? (p.dataSync() as Float32Array); // copies on every backend
       const decay = this.#decays(name) ? 1 - lr * weightDecay : 1;
       for (let i = 0; i < w.length; i++) {
         const gi = g[i] * clipScale;

@@ -49,16 +49,16 @@ export interface LoadedCheckpoint {
 }
 
 /** Serialises a model (and optionally its trainer's state) to safetensors bytes. */
-export function encodeCheckpoint(
+export async function encodeCheckpoint(
   model: GPT,
   options: { trainer?: Trainer; extra?: Record<string, unknown> } = {},
-): Uint8Array {
+): Promise<Uint8Array> {
   const tensors: Record<string, TensorInput> = {};
   for (const [name, p] of model.params) {
     tensors[`model.${name}`] = {
       dtype: "F32",
       shape: p.shape,
-      data: p.dataSync() as Float32Array,
+      data: (await p.data()) as Float32Array,
     };
   }
   const metadata: Record<string, string> = {
@@ -97,7 +97,7 @@ export async function saveCheckpoint(
   model: GPT,
   options: { trainer?: Trainer; extra?: Record<string, unknown> } = {},
 ): Promise<void> {
-  await writeFileAtomic(path, encodeCheckpoint(model, options));
+  await writeFileAtomic(path, await encodeCheckpoint(model, options));
 }
 
 function parseJson(

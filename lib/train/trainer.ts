@@ -208,20 +208,20 @@ export class Trainer {
     const training = this.model.config.dropout > 0;
     const seed = this.config.seed * 1_000_003 + this.step * 97;
     const { loss, stats } = this.config.threads === 1
-      ? this.#localStep(batch, lr, training, seed)
+      ? await this.#localStep(batch, lr, training, seed)
       : await this.#parallelStep(batch, lr, training, seed);
     this.step++;
     return { loss, lr, ...stats };
   }
 
-  #localStep(batch: Batch, lr: number, training: boolean, seed: number) {
+  async #localStep(batch: Batch, lr: number, training: boolean, seed: number) {
     const { x, y } = toTensors(batch);
     const { value, grads } = this.model.valueAndGrads(() =>
       this.model.loss(x, y, { training, seed })
     );
     try {
-      const loss = value.dataSync()[0];
-      return { loss, stats: this.optimizer.step(grads, lr, this.config.gradClip) };
+      const loss = (await value.data())[0];
+      return { loss, stats: await this.optimizer.step(grads, lr, this.config.gradClip) };
     } finally {
       tf.dispose([value, x, y, ...grads.values()]);
     }
@@ -263,7 +263,7 @@ export class Trainer {
   }
 
   /** Mean loss over the fixed evaluation batches of "train" or "val" (no dropout). */
-  evaluate(which: "train" | "val"): number {
+  evaluate(which: "train" | "val"): Promise<number> {
     const batches = which === "train" ? this.#evalTrain : this.#evalVal;
     return meanLoss(this.model, batches);
   }
@@ -309,8 +309,8 @@ export class Trainer {
       if ((ev > 0 && this.step % ev === 0) || this.step === untilStep) {
         const e: EvalInfo = {
           step: this.step,
-          trainLoss: this.evaluate("train"),
-          valLoss: this.evaluate("val"),
+          trainLoss: await this.evaluate("train"),
+          valLoss: await this.evaluate("val"),
           elapsedSec: (performance.now() - start) / 1000,
         };
         this.history.evals.push(e);
@@ -335,12 +335,12 @@ export function toTensors(batch: Batch): { x: tf.Tensor2D; y: tf.Tensor2D } {
 }
 
 /** Mean next-token loss of a model over batches (nats/token). */
-export function meanLoss(model: GPT, batches: Batch[]): number {
+export async function meanLoss(model: GPT, batches: Batch[]): Promise<number> {
   let total = 0;
   for (const batch of batches) {
     const { x, y } = toTensors(batch);
     const loss = model.loss(x, y);
-    total += loss.dataSync()[0];
+    total += (await loss.data())[0];
     tf.dispose([x, y, loss]);
   }
   return total / batches.length;

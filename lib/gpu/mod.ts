@@ -1,0 +1,6 @@
+/**
+ * The course's own WebGPU kernels: WGSL compute shaders run through tfjs-backend-webgpu.
+ *
+ * @module
+ */
+export { gpuCausalAttention, gpuCausalSelfAttention, ROWS, useGpuKernels } from "./attention.ts";
