@@ -456,19 +456,6 @@ function checkFloat32(name: string, x: tf.Tensor): void {
 }
 
 /**
- * Whether causal self-attention should use the WGSL kernels: on the webgpu backend, unless
- * `GPT_COURSE_KERNELS=reference` asks for the plain tfjs compositions.
- */
-export function useGpuKernels(): boolean {
-  if (tf.getBackend() !== "webgpu") return false;
-  try {
-    return Deno.env.get("GPT_COURSE_KERNELS") !== "reference";
-  } catch {
-    return true; // no --allow-env
-  }
-}
-
-/**
  * Causal attention of q, k, v [B, H, T, D] → [B, H, T, D] (softmax(q·kᵀ/√D + causal mask)·v) as
  * one differentiable op whose forward and backward run the course's WGSL shaders. Needs the
  * webgpu backend; the tensors stay on the GPU.

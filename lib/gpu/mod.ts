@@ -3,4 +3,4 @@
  *
  * @module
  */
-export { gpuCausalAttention, gpuCausalSelfAttention, ROWS, useGpuKernels } from "./attention.ts";
+export { gpuCausalAttention, gpuCausalSelfAttention, ROWS } from "./attention.ts";

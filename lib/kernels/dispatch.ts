@@ -1,6 +1,7 @@
 /**
  * Which implementation of an op runs: the fused CPU kernels of this folder on the wasm and cpu
- * backends, the plain tfjs compositions elsewhere (webgpu has its own kernels in lib/gpu/).
+ * backends, the WGSL kernels of lib/gpu/ on webgpu, or (`GPT_COURSE_KERNELS=reference`, or
+ * {@link setReferenceKernels}) the plain tfjs compositions everywhere.
  *
  * @module
  */
@@ -21,6 +22,11 @@ try {
   referenceRequested = Deno.env.get("GPT_COURSE_KERNELS") === "reference";
 } catch {
   referenceRequested = false; // no --allow-env
+}
+
+/** True on webgpu unless the reference compositions are requested (see {@link useCpuKernels}). */
+export function useGpuKernels(): boolean {
+  return tf.getBackend() === "webgpu" && referenceRequested !== true;
 }
 
 /** Forces the reference compositions on (true) or restores the default (false). */

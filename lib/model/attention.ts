@@ -8,8 +8,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { linear } from "../kernels/linear.ts";
 import { fusedCausalSelfAttention } from "../kernels/attention_cpu.ts";
-import { useCpuKernels } from "../kernels/dispatch.ts";
-import { gpuCausalSelfAttention, useGpuKernels } from "../gpu/attention.ts";
+import { useCpuKernels, useGpuKernels } from "../kernels/dispatch.ts";
+import { gpuCausalSelfAttention } from "../gpu/attention.ts";
 
 /** The four tensors of one attention sub-block (GPT-2's names and [in, out] layout). */
 export interface AttentionParams {
