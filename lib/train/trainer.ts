@@ -230,6 +230,9 @@ export class Trainer {
   async #parallelStep(batch: Batch, lr: number, training: boolean, seed: number) {
     const threads = this.config.threads;
     const params = this.model.params;
+    if (tf.getBackend() === "webgpu") {
+      throw new Error("threads > 1 is for the CPU backends; on webgpu train with threads: 1");
+    }
     this.#workers ??= await GradientWorkers.start(
       threads - 1,
       this.model.config,
