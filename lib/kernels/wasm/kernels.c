@@ -123,3 +123,32 @@ void attention_backward(const float* qkv, const float* y, const float* dy, const
     }
   }
 }
+
+// GELU, tanh approximation: y = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). The forward also
+// stores tanh(·) per element for the backward. tanh(u) = 1 − 2/(exp(2u) + 1).
+static inline float tanh_f32(float u) {
+  if (u > 10.0f) return 1.0f;
+  if (u < -10.0f) return -1.0f;
+  return 1.0f - 2.0f / (exp_f32(2.0f * u) + 1.0f);
+}
+
+EXPORT("gelu_forward")
+void gelu_forward(const float* x, float* y, float* th, int n) {
+  const float c = 0.7978845608028654f;
+  for (int i = 0; i < n; i++) {
+    float v = x[i];
+    float t = tanh_f32(c * (v + 0.044715f * v * v * v));
+    th[i] = t;
+    y[i] = 0.5f * v * (1.0f + t);
+  }
+}
+
+EXPORT("gelu_backward")
+void gelu_backward(const float* x, const float* th, const float* dy, float* dx, int n) {
+  const float c = 0.7978845608028654f;
+  for (int i = 0; i < n; i++) {
+    float v = x[i], t = th[i];
+    float du = c * (1.0f + 3.0f * 0.044715f * v * v);
+    dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+  }
+}

@@ -33,6 +33,8 @@ interface Exports {
     d: number,
     scale: number,
   ): void;
+  gelu_forward(x: number, y: number, th: number, n: number): void;
+  gelu_backward(x: number, th: number, dy: number, dx: number, n: number): void;
 }
 
 let instance: Exports | undefined;
@@ -99,4 +101,27 @@ export function attentionBackward(
   heap.set(lse, ptrs[3] / 4);
   ex.attention_backward(ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], b, t, h, d, 1 / Math.sqrt(d));
   return heap.slice(ptrs[4] / 4, ptrs[4] / 4 + qkv.length);
+}
+
+/** GELU (tanh approximation) forward: y and the tanh values the backward needs. */
+export function geluForward(x: Float32Array): { y: Float32Array; th: Float32Array } {
+  const n = x.length;
+  const { ex, ptrs, heap } = layout([n, n, n]);
+  heap.set(x, ptrs[0] / 4);
+  ex.gelu_forward(ptrs[0], ptrs[1], ptrs[2], n);
+  return {
+    y: heap.slice(ptrs[1] / 4, ptrs[1] / 4 + n),
+    th: heap.slice(ptrs[2] / 4, ptrs[2] / 4 + n),
+  };
+}
+
+/** GELU backward: dx from x, the forward's tanh values and dy. */
+export function geluBackward(x: Float32Array, th: Float32Array, dy: Float32Array): Float32Array {
+  const n = x.length;
+  const { ex, ptrs, heap } = layout([n, n, n, n]);
+  heap.set(x, ptrs[0] / 4);
+  heap.set(th, ptrs[1] / 4);
+  heap.set(dy, ptrs[2] / 4);
+  ex.gelu_backward(ptrs[0], ptrs[1], ptrs[2], ptrs[3], n);
+  return heap.slice(ptrs[3] / 4, ptrs[3] / 4 + n);
 }
