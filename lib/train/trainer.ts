@@ -15,6 +15,7 @@ import { type Batch, BatchSampler, evalBatches, type Split } from "../data.ts";
 import { GradientWorkers, shardBatch } from "./parallel.ts";
 import { flatSize, flattenInto, unflattenViews } from "./flat.ts";
 import { backendInfo } from "../backend.ts";
+import type { TrainingState } from "./checkpoint.ts";
 
 /** Training hyper-parameters. */
 export interface TrainConfig {
@@ -187,15 +188,7 @@ export class Trainer {
    * Continues from a checkpoint's training state: step, sampler position and optimizer moments.
    * With the same data and config, the resumed run reproduces the uninterrupted one exactly.
    */
-  restore(
-    state: {
-      step: number;
-      samplerState: number;
-      adamT: number;
-      m: Map<string, Float32Array>;
-      v: Map<string, Float32Array>;
-    },
-  ): void {
+  restore(state: Omit<TrainingState, "trainConfig">): void {
     this.optimizer.setState({ t: state.adamT, m: state.m, v: state.v });
     this.sampler.state = state.samplerState;
     this.step = state.step;
