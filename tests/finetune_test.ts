@@ -5,9 +5,11 @@ import { coursePreset } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { Rng } from "../lib/random.ts";
+import { encodeCheckpoint } from "../lib/train/checkpoint.ts";
 import {
   type ClassificationExample,
   defaultFineTuneConfig,
+  extendContext,
   extendEmbeddings,
   fineTuneObjective,
   FineTuner,
@@ -21,6 +23,8 @@ import {
   linearWarmupDecay,
   objectiveAndGrads,
   padBatch,
+  runFineTuneJob,
+  runFineTuneJobs,
   TaskHead,
   TaskTokenizer,
 } from "../lib/finetune/mod.ts";
@@ -484,4 +488,81 @@ Deno.test("FineTuner runs similarity and multiple-choice tasks", async () => {
     model.dispose();
     head.dispose();
   }
+});
+
+Deno.test("TaskTokenizer.segments splits ids into text runs and special tokens", () => {
+  assert.deepEqual(tok.segments([S, ...enc("ab"), D, ...enc("c"), E]), [
+    { text: "Start", special: true },
+    { text: "ab", special: false },
+    { text: "Delim", special: true },
+    { text: "c", special: false },
+    { text: "Extract", special: true },
+  ]);
+  assert.deepEqual(tok.segments([]), []);
+});
+
+Deno.test("extendContext keeps the learned positions and the outputs of short inputs", () => {
+  const old = GPT.create(coursePreset("micro", { vocabSize: 10, contextLength: 8 }), 4);
+  const longer = extendContext(old, 20, 2);
+  assert.equal(longer.config.contextLength, 20);
+  const a = old.params.get("wpe.weight")!.dataSync(),
+    b = longer.params.get("wpe.weight")!.dataSync();
+  assert.deepEqual(b.slice(0, a.length), a);
+  assert.equal(b.length, 20 * 16);
+  const idx = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7, 8]], [1, 8], "int32");
+  const r0 = old.forward(idx), r1 = longer.forward(idx);
+  assert.deepEqual(r1.logits.dataSync(), r0.logits.dataSync());
+  const long = tf.tensor2d([Array.from({ length: 20 }, (_, i) => i % 10)], [1, 20], "int32");
+  const r2 = longer.forward(long);
+  assert.deepEqual(r2.logits.shape, [1, 20, 10]);
+  assert.throws(() => old.forward(long), /context|longer|20/);
+  assert.throws(() => extendContext(old, 4), /contextLength must be an integer >= the current 8/);
+  tf.dispose([idx, long, r0.logits, r0.hidden, r1.logits, r1.hidden, r2.logits, r2.hidden]);
+  [old, longer].forEach((m) => m.dispose());
+});
+
+Deno.test("fine-tuning jobs: workers give the same numbers as the calling thread", async () => {
+  const pretrained = GPT.create(coursePreset("micro", { vocabSize: 10, contextLength: 16 }), 5);
+  const base = {
+    checkpoint: await encodeCheckpoint(pretrained),
+    tokenizer: CharTokenizer.fromText("abcdefgh .").toJSON(),
+  };
+  pretrained.dispose();
+  const data = {
+    kind: "classification" as const,
+    numClasses: 2,
+    train: synthetic(128, 1),
+    val: synthetic(32, 2),
+    test: synthetic(32, 3),
+  };
+  const job = (lambda: number, init: "pretrained" | "scratch") => ({
+    name: `λ=${lambda} ${init}`,
+    data,
+    init,
+    config: defaultFineTuneConfig({ steps: 12, batchSize: 8, lr: 3e-3, lambda, seed: 4 }),
+  });
+  const jobs = [job(0, "pretrained"), job(0.5, "pretrained"), job(0.5, "scratch")];
+  const seen: number[] = [];
+  const tensorsBefore = tf.memory().numTensors;
+  const inWorkers = await runFineTuneJobs(base, jobs, {
+    workers: 2,
+    onResult: (_, i) => void seen.push(i),
+  });
+  assert.deepEqual(seen.toSorted(), [0, 1, 2]);
+  assert.deepEqual(inWorkers.map((r) => r.name), jobs.map((j) => j.name));
+  const here = await runFineTuneJob(base, jobs[1]);
+  assert.equal(tf.memory().numTensors, tensorsBefore);
+  assert.deepEqual(inWorkers[1].history.loss, here.history.loss);
+  assert.deepEqual(inWorkers[1].test, here.test);
+  assert.equal(here.test!.n, 32);
+  assert.equal(here.history.loss.length, 12);
+  // λ changes the objective; scratch changes the starting point.
+  assert.notDeepEqual(inWorkers[0].history.loss, inWorkers[1].history.loss);
+  assert.notDeepEqual(inWorkers[2].history.loss, inWorkers[1].history.loss);
+  await assert.rejects(
+    runFineTuneJobs(base, [{ ...jobs[0], name: "empty", data: { ...data, train: [] } }], {
+      workers: 1,
+    }),
+    /fine-tune job "empty" failed: .*no training examples/,
+  );
 });

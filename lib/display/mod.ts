@@ -79,3 +79,4 @@ export {
   Progress,
   type ProgressOptions,
 } from "./progress.ts";
+export { sequenceBundle, type SequenceRow, type SequenceSegment } from "./sequences.ts";

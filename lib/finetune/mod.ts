@@ -10,3 +10,4 @@ export * from "./formats.ts";
 export * from "./head.ts";
 export * from "./objective.ts";
 export * from "./trainer.ts";
+export * from "./jobs.ts";

@@ -12,8 +12,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { GPT, parameterShapes } from "../model/gpt.ts";
-import { makeConfig } from "../model/config.ts";
+import { GPT, parameterShapes, paramVariable } from "../model/gpt.ts";
+import { type GPTConfig, makeConfig } from "../model/config.ts";
 import { Rng } from "../random.ts";
 
 /** What {@link TaskTokenizer} needs from the tokenizer it wraps (e.g. a `CharTokenizer`). */
@@ -86,17 +86,25 @@ export class TaskTokenizer {
 
   /** Ids to text; special ids render as `[Start]`, `[Delim]`, `[Extract]`. */
   decode(ids: ArrayLike<number>): string {
-    let out = "";
+    return this.segments(ids).map((s) => s.special ? `[${s.text}]` : s.text).join("");
+  }
+
+  /**
+   * Ids as runs of decoded text and single special tokens (named without brackets), in order:
+   * what a drawing of a formatted sequence needs.
+   */
+  segments(ids: ArrayLike<number>): { text: string; special: boolean }[] {
+    const out: { text: string; special: boolean }[] = [];
     let run: number[] = [];
     const flush = () => {
-      if (run.length) out += this.base.decode(run);
+      if (run.length) out.push({ text: this.base.decode(run), special: false });
       run = [];
     };
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
       if (this.isSpecial(id)) {
         flush();
-        out += `[${SPECIAL_TOKENS[id - this.base.vocabSize]}]`;
+        out.push({ text: SPECIAL_TOKENS[id - this.base.vocabSize], special: true });
       } else run.push(id);
     }
     flush();
@@ -117,23 +125,48 @@ export function extendEmbeddings(model: GPT, n: number, seed = 0): GPT {
   if (!Number.isInteger(n) || n < 0) {
     throw new Error(`extendEmbeddings: n must be a non-negative integer, got ${n}`);
   }
-  const old = model.config;
-  const config = makeConfig({ ...old, vocabSize: old.vocabSize + n });
+  const grown = new Set(["wte.weight", "lm_head.weight"]);
+  return withMoreRows(model, { vocabSize: model.config.vocabSize + n }, grown, seed);
+}
+
+/**
+ * A new model with a longer window: `contextLength` learned position embeddings, of which the
+ * first `model.config.contextLength` are copied exactly and the new ones are drawn from
+ * N(0, 0.02). Learned positions cannot extrapolate, so the new positions mean nothing until the
+ * model trains on windows that long (continued pre-training); inputs no longer than the old
+ * window give exactly the old outputs. The input model is left untouched.
+ */
+export function extendContext(model: GPT, contextLength: number, seed = 0): GPT {
+  const old = model.config.contextLength;
+  if (!Number.isInteger(contextLength) || contextLength < old) {
+    throw new Error(
+      `extendContext: contextLength must be an integer >= the current ${old}, got ${contextLength}`,
+    );
+  }
+  return withMoreRows(model, { contextLength }, new Set(["wpe.weight"]), seed);
+}
+
+/** A copy of `model` under a changed config; the parameters in `grown` get new N(0, 0.02) rows. */
+function withMoreRows(
+  model: GPT,
+  change: Partial<GPTConfig>,
+  grown: Set<string>,
+  seed: number,
+): GPT {
+  const config = makeConfig({ ...model.config, ...change });
   const rng = new Rng(seed);
   const params = new Map<string, tf.Variable>();
   for (const [name, shape] of parameterShapes(config)) {
     const values = model.params.get(name)!.dataSync() as Float32Array;
     let data: Float32Array;
-    if (name === "wte.weight" || name === "lm_head.weight") {
+    if (grown.has(name)) {
       data = new Float32Array(shape[0] * shape[1]);
       data.set(values);
-      data.set(rng.normalArray(n * shape[1], 0.02), values.length);
+      data.set(rng.normalArray(data.length - values.length, 0.02), values.length);
     } else {
       data = Float32Array.from(values);
     }
-    const t = tf.tensor(data, shape);
-    params.set(name, tf.variable(t));
-    t.dispose();
+    params.set(name, paramVariable(data, shape));
   }
   return new GPT(config, params);
 }

@@ -15,6 +15,18 @@ import { crossEntropy, gelu, layerNorm } from "./layers.ts";
 import { linear, matmulFast } from "../kernels/linear.ts";
 import { Rng } from "../random.ts";
 
+/**
+ * A trainable variable holding `values` (unnamed: tfjs variable names are global, and several
+ * models may coexist). The temporary tensor it is copied from is freed, so building a model
+ * leaves exactly one tensor per parameter.
+ */
+export function paramVariable(values: Float32Array, shape: readonly number[]): tf.Variable {
+  const t = tf.tensor(values, [...shape]);
+  const v = tf.variable(t);
+  t.dispose();
+  return v;
+}
+
 /** What {@link GPT.forward} returns. The caller disposes the tensors. */
 export interface ForwardResult {
   /** Next-token logits [B, T, vocab]. */
@@ -120,11 +132,7 @@ export class GPT {
     const rng = new Rng(seed);
     const params = new Map<string, tf.Variable>();
     for (const [name, shape] of parameterShapes(c)) {
-      // Unnamed: tfjs variable names are global, and several models may coexist.
-      params.set(
-        name,
-        tf.variable(tf.tensor(initialValue(name, shape, c, rng), shape)),
-      );
+      params.set(name, paramVariable(initialValue(name, shape, c, rng), shape));
     }
     return new GPT(c, params);
   }

@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { GPT, parameterShapes } from "../model/gpt.ts";
+import { GPT, parameterShapes, paramVariable } from "../model/gpt.ts";
 import { type GPTConfig, makeConfig } from "../model/config.ts";
 import {
   decodeSafetensors,
@@ -173,10 +173,7 @@ export function decodeCheckpoint(
   }
   const params = new Map<string, tf.Variable>();
   for (const [name, shape] of shapes) {
-    params.set(
-      name,
-      tf.variable(tf.tensor(values.get(name)!, shape)),
-    );
+    params.set(name, paramVariable(values.get(name)!, shape));
   }
   const extra = parseJson(path, metadata, "extra") as Record<string, unknown>;
   return { model: new GPT(config, params), training, extra };

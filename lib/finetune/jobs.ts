@@ -1,0 +1,147 @@
+/**
+ * Many fine-tuning runs at once: sweeps (λ × seed × task) are independent jobs, and the
+ * fine-tuning loop uses one core, so {@link runFineTuneJobs} runs jobs in parallel Web Workers,
+ * one per core. Each job starts from the same pre-trained checkpoint (sent once per worker as
+ * bytes), so a job's result does not depend on the worker that ran it or on how many ran
+ * alongside: {@link runFineTuneJob} in the calling thread gives the same numbers.
+ *
+ * @module
+ */
+import { backendInfo, type BackendName } from "../backend.ts";
+import { GPT } from "../model/gpt.ts";
+import { decodeCheckpoint } from "../train/checkpoint.ts";
+import { CharTokenizer } from "../tokenizers/char.ts";
+import type { ExampleOf, TaskKind } from "./formats.ts";
+import { TaskHead } from "./head.ts";
+import { extendEmbeddings, SPECIAL_TOKENS, TaskTokenizer } from "./tokens.ts";
+import {
+  type FineTuneConfig,
+  type FineTuneData,
+  type FineTuneHistory,
+  FineTuner,
+  type TaskEvaluation,
+} from "./trainer.ts";
+import type { JobReply, JobRequest } from "./job_worker.ts";
+
+/** The starting point every job shares: a checkpoint and its character tokenizer. */
+export interface PretrainedBase {
+  /** Checkpoint bytes (`encodeCheckpoint` of the pre-trained model, without special tokens). */
+  checkpoint: Uint8Array;
+  /** The base tokenizer as `CharTokenizer.toJSON()` wrote it. */
+  tokenizer: unknown;
+}
+
+/** One fine-tuning run. */
+export interface FineTuneJob<K extends TaskKind = TaskKind> {
+  /** A label for progress and results, e.g. "entailment λ=0.5 seed 1". */
+  name: string;
+  /** Training and validation examples, and optionally test examples evaluated at the end. */
+  data: FineTuneData<K> & { test?: readonly ExampleOf[K][] };
+  /** Hyper-parameters (`config.seed` also seeds the head and the special-token rows). */
+  config: FineTuneConfig;
+  /** Start from the pre-trained weights, or from a fresh random model of the same shape. */
+  init: "pretrained" | "scratch";
+}
+
+/** What a job measured. */
+export interface FineTuneJobResult {
+  /** The job's name. */
+  name: string;
+  /** Losses per step and every validation evaluation. */
+  history: FineTuneHistory;
+  /** Evaluation on the test examples, when the job had some. */
+  test?: TaskEvaluation;
+  /** Wall-clock seconds of the job (setup, training and evaluations). */
+  seconds: number;
+}
+
+/** Runs one job in the calling thread (what each worker does). */
+export async function runFineTuneJob<K extends TaskKind>(
+  base: PretrainedBase,
+  job: FineTuneJob<K>,
+): Promise<FineTuneJobResult> {
+  const start = performance.now();
+  const tokenizer = new TaskTokenizer(CharTokenizer.fromJSON(base.tokenizer));
+  const pretrained = decodeCheckpoint(base.checkpoint, job.name).model;
+  const seed = job.config.seed;
+  let model = extendEmbeddings(pretrained, SPECIAL_TOKENS.length, seed);
+  pretrained.dispose();
+  if (job.init === "scratch") {
+    const config = model.config;
+    model.dispose();
+    model = GPT.create(config, 1000 + seed);
+  }
+  const head = TaskHead.forTask(job.data.kind, job.data.numClasses, model.config.nEmbd, seed);
+  const tuner = new FineTuner(model, head, tokenizer, job.data, job.config);
+  try {
+    const history = await tuner.run();
+    const test = job.data.test ? tuner.evaluate(job.data.test) : undefined;
+    return { name: job.name, history, test, seconds: (performance.now() - start) / 1000 };
+  } finally {
+    model.dispose();
+    head.dispose();
+  }
+}
+
+/** Options of {@link runFineTuneJobs}. */
+export interface RunJobsOptions {
+  /** Parallel workers (default: one per core, at most the number of jobs). */
+  workers?: number;
+  /** Called as each job finishes, with its index in `jobs`. */
+  onResult?: (result: FineTuneJobResult, index: number) => void | Promise<void>;
+  /** Backend for the workers (default: the one the calling thread uses, else wasm). */
+  backend?: BackendName;
+}
+
+/**
+ * Runs the jobs on a pool of workers and returns their results in job order. A failing job
+ * rejects with its name and the worker's error.
+ */
+export async function runFineTuneJobs(
+  base: PretrainedBase,
+  jobs: FineTuneJob[],
+  options: RunJobsOptions = {},
+): Promise<FineTuneJobResult[]> {
+  const backend = options.backend ?? backendInfo()?.name ?? "wasm";
+  if (backend === "webgpu") {
+    throw new Error("runFineTuneJobs: workers run on the CPU backends; use runFineTuneJob");
+  }
+  const count = Math.max(
+    1,
+    Math.min(options.workers ?? navigator.hardwareConcurrency ?? 1, jobs.length),
+  );
+  const results: FineTuneJobResult[] = new Array(jobs.length);
+  let next = 0;
+  const workers = Array.from(
+    { length: count },
+    () => new Worker(new URL("./job_worker.ts", import.meta.url), { type: "module" }),
+  );
+  const request = (w: Worker, msg: JobRequest) =>
+    new Promise<JobReply>((resolve, reject) => {
+      w.onmessage = (e: MessageEvent<JobReply>) => resolve(e.data);
+      w.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(`fine-tune worker crashed: ${e.message}`));
+      };
+      w.postMessage(msg);
+    });
+  try {
+    await Promise.all(workers.map(async (w) => {
+      const ready = await request(w, { kind: "init", base, backend });
+      if (ready.kind === "error") throw new Error(`fine-tune worker: ${ready.message}`);
+      while (next < jobs.length) {
+        const index = next++;
+        const reply = await request(w, { kind: "run", job: jobs[index] });
+        if (reply.kind === "error") {
+          throw new Error(`fine-tune job "${jobs[index].name}" failed: ${reply.message}`);
+        }
+        if (reply.kind !== "result") throw new Error(`fine-tune worker: unexpected reply`);
+        results[index] = reply.result;
+        await options.onResult?.(reply.result, index);
+      }
+    }));
+  } finally {
+    for (const w of workers) w.terminate();
+  }
+  return results;
+}
