@@ -14,6 +14,7 @@ import {
   saveCheckpoint,
 } from "../lib/train/checkpoint.ts";
 import { BatchSampler, evalBatches, splitTokens } from "../lib/data.ts";
+import { lossByPosition } from "../lib/train/position_loss.ts";
 import { Rng } from "../lib/random.ts";
 
 await initBackend();
@@ -231,4 +232,27 @@ Deno.test("two threads (data parallel) take the same step as one thread, up to r
   );
   one.dispose();
   two.dispose();
+});
+
+Deno.test("lossByPosition: one value per position whose mean is the model's loss", async () => {
+  const model = GPT.create(coursePreset("micro", { vocabSize: 7, contextLength: 12 }), 2);
+  const tokens = Int32Array.from({ length: 400 }, (_, i) => (i * 5 + (i >> 3)) % 7);
+  const before = tf.memory().numTensors;
+  const curve = await lossByPosition(model, tokens, { batches: 2, batchSize: 3, seed: 4 });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(curve.length, 12);
+  const sampler = new BatchSampler(tokens, 3, 12, 4);
+  let mean = 0;
+  for (let n = 0; n < 2; n++) {
+    const b = sampler.next();
+    const x = tf.tensor2d(b.x, [3, 12], "int32"), y = tf.tensor2d(b.y, [3, 12], "int32");
+    const loss = model.loss(x, y);
+    mean += loss.dataSync()[0] / 2;
+    tf.dispose([x, y, loss]);
+  }
+  const avg = curve.reduce((s, v) => s + v, 0) / curve.length;
+  assert.ok(Math.abs(avg - mean) < 1e-4, `${avg} vs ${mean}`);
+  const short = await lossByPosition(model, tokens, { contextLength: 5, batches: 1 });
+  assert.equal(short.length, 5);
+  model.dispose();
 });
