@@ -542,13 +542,20 @@ Deno.test("fine-tuning jobs: workers give the same numbers as the calling thread
     config: defaultFineTuneConfig({ steps: 12, batchSize: 8, lr: 3e-3, lambda, seed: 4 }),
   });
   const jobs = [job(0, "pretrained"), job(0.5, "pretrained"), job(0.5, "scratch")];
-  const seen: number[] = [];
+  const seen: number[] = [], evals: number[] = [];
   const tensorsBefore = tf.memory().numTensors;
   const inWorkers = await runFineTuneJobs(base, jobs, {
     workers: 2,
     onResult: (_, i) => void seen.push(i),
+    onEval: (e, i) => void evals.push(i * 100 + e.step),
   });
   assert.deepEqual(seen.toSorted(), [0, 1, 2]);
+  // evalInterval defaults to steps / 10 = 1: an evaluation after every step of every job.
+  assert.equal(evals.length, 36);
+  assert.deepEqual(
+    inWorkers[2].history.evals.map((e) => e.step),
+    evals.filter((v) => v >= 200).map((v) => v - 200),
+  );
   assert.deepEqual(inWorkers.map((r) => r.name), jobs.map((j) => j.name));
   const here = await runFineTuneJob(base, jobs[1]);
   assert.equal(tf.memory().numTensors, tensorsBefore);

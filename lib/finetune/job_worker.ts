@@ -5,6 +5,7 @@
  * @module
  */
 import { type BackendName, initBackend } from "../backend.ts";
+import type { FineTuneEvalInfo } from "./trainer.ts";
 import {
   type FineTuneJob,
   type FineTuneJobResult,
@@ -20,6 +21,7 @@ export type JobRequest =
 /** Messages the worker sends back. */
 export type JobReply =
   | { kind: "ready" }
+  | { kind: "eval"; info: FineTuneEvalInfo }
   | { kind: "result"; result: FineTuneJobResult }
   | { kind: "error"; message: string };
 
@@ -37,7 +39,10 @@ const post = (reply: JobReply) => (self as unknown as Worker).postMessage(reply)
       return;
     }
     if (!base) throw new Error("fine-tune worker: not initialised");
-    post({ kind: "result", result: await runFineTuneJob(base, msg.job) });
+    const result = await runFineTuneJob(base, msg.job, {
+      onEval: (info) => post({ kind: "eval", info }),
+    });
+    post({ kind: "result", result });
   } catch (err) {
     post({ kind: "error", message: (err as Error).stack ?? String(err) });
   }

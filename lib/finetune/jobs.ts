@@ -15,8 +15,10 @@ import type { ExampleOf, TaskKind } from "./formats.ts";
 import { TaskHead } from "./head.ts";
 import { extendEmbeddings, SPECIAL_TOKENS, TaskTokenizer } from "./tokens.ts";
 import {
+  type FineTuneCallbacks,
   type FineTuneConfig,
   type FineTuneData,
+  type FineTuneEvalInfo,
   type FineTuneHistory,
   FineTuner,
   type TaskEvaluation,
@@ -59,6 +61,7 @@ export interface FineTuneJobResult {
 export async function runFineTuneJob<K extends TaskKind>(
   base: PretrainedBase,
   job: FineTuneJob<K>,
+  callbacks: FineTuneCallbacks = {},
 ): Promise<FineTuneJobResult> {
   const start = performance.now();
   const tokenizer = new TaskTokenizer(CharTokenizer.fromJSON(base.tokenizer));
@@ -74,7 +77,7 @@ export async function runFineTuneJob<K extends TaskKind>(
   const head = TaskHead.forTask(job.data.kind, job.data.numClasses, model.config.nEmbd, seed);
   const tuner = new FineTuner(model, head, tokenizer, job.data, job.config);
   try {
-    const history = await tuner.run();
+    const history = await tuner.run(callbacks);
     const test = job.data.test ? tuner.evaluate(job.data.test) : undefined;
     return { name: job.name, history, test, seconds: (performance.now() - start) / 1000 };
   } finally {
@@ -89,6 +92,8 @@ export interface RunJobsOptions {
   workers?: number;
   /** Called as each job finishes, with its index in `jobs`. */
   onResult?: (result: FineTuneJobResult, index: number) => void | Promise<void>;
+  /** Called after each validation evaluation of a running job (for progress output). */
+  onEval?: (info: FineTuneEvalInfo, index: number) => void;
   /** Backend for the workers (default: the one the calling thread uses, else wasm). */
   backend?: BackendName;
 }
@@ -116,9 +121,12 @@ export async function runFineTuneJobs(
     { length: count },
     () => new Worker(new URL("./job_worker.ts", import.meta.url), { type: "module" }),
   );
-  const request = (w: Worker, msg: JobRequest) =>
+  const request = (w: Worker, msg: JobRequest, index = -1) =>
     new Promise<JobReply>((resolve, reject) => {
-      w.onmessage = (e: MessageEvent<JobReply>) => resolve(e.data);
+      w.onmessage = (e: MessageEvent<JobReply>) => {
+        if (e.data.kind === "eval") options.onEval?.(e.data.info, index);
+        else resolve(e.data);
+      };
       w.onerror = (e) => {
         e.preventDefault();
         reject(new Error(`fine-tune worker crashed: ${e.message}`));
@@ -131,7 +139,7 @@ export async function runFineTuneJobs(
       if (ready.kind === "error") throw new Error(`fine-tune worker: ${ready.message}`);
       while (next < jobs.length) {
         const index = next++;
-        const reply = await request(w, { kind: "run", job: jobs[index] });
+        const reply = await request(w, { kind: "run", job: jobs[index] }, index);
         if (reply.kind === "error") {
           throw new Error(`fine-tune job "${jobs[index].name}" failed: ${reply.message}`);
         }
