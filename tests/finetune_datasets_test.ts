@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { namesDataset } from "../datasets/names.ts";
 import {
   decodeHeader,
   DEFAULT_ALPHABET,
@@ -232,4 +233,23 @@ Deno.test("pairs: similarity and entailment sizes, balance, determinism, no leak
   assert.notDeepEqual(entailmentDataset({ seed: 5 }).val, ent.val);
   formatAll(mobyTokenizer, "similarity", 2, sim.test, 256);
   formatAll(mobyTokenizer, "entailment", 3, ent.test, 256);
+});
+
+Deno.test("names: balanced, disjoint, deterministic, ambiguous names dropped", () => {
+  const d = namesDataset();
+  assert.deepEqual([d.train.length, d.val.length, d.test.length], [5564, 696, 696]);
+  assert.equal(d.dropped, 419);
+  for (const part of [d.train, d.val, d.test]) {
+    const female = part.filter((e) => e.label === 1).length;
+    assert.equal(female * 2, part.length);
+  }
+  const seen = new Set(d.train.map((e) => e.text));
+  assert.ok(d.val.concat(d.test).every((e) => !seen.has(e.text)), "a name in two splits");
+  assert.ok(!seen.has("Abbey"), "ambiguous names are dropped");
+  assert.equal(new Set(d.test.map((e) => e.text)).size, 696);
+  assert.deepEqual(namesDataset().train.slice(0, 20), d.train.slice(0, 20));
+  assert.notDeepEqual(namesDataset({ seed: 1 }).train.slice(0, 20), d.train.slice(0, 20));
+  // Every name is written in characters the Moby-Dick tokenizer knows.
+  for (const e of [...d.train, ...d.val, ...d.test]) mobyTokenizer.encode(e.text);
+  assert.throws(() => namesDataset({ valFraction: 0.6, testFraction: 0.5 }), /bad fractions/);
 });
