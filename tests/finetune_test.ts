@@ -573,3 +573,36 @@ Deno.test("fine-tuning jobs: workers give the same numbers as the calling thread
     /fine-tune job "empty" failed: .*no training examples/,
   );
 });
+
+Deno.test("λ = 0 with an untied output matrix: lm_head takes no part and stays unchanged", async () => {
+  const model = GPT.create(
+    coursePreset("micro", { vocabSize: 13, contextLength: 16, tiedEmbeddings: false }),
+    2,
+  );
+  const head = TaskHead.forTask("classification", 2, 16, 1);
+  const data = { kind: "classification" as const, numClasses: 2, train: synthetic(32, 1), val: [] };
+  const lmHead = model.params.get("lm_head.weight")!.dataSync().slice();
+  const wte = model.params.get("wte.weight")!.dataSync().slice();
+  const tuner = new FineTuner(
+    model,
+    head,
+    tok,
+    data,
+    defaultFineTuneConfig({ steps: 2, batchSize: 4, lambda: 0, weightDecay: 0.1 }),
+  );
+  await tuner.run();
+  assert.deepEqual(model.params.get("lm_head.weight")!.dataSync(), lmHead);
+  assert.notDeepEqual(model.params.get("wte.weight")!.dataSync(), wte);
+  // With λ > 0 it trains like every other weight.
+  const tuner2 = new FineTuner(
+    model,
+    head,
+    tok,
+    data,
+    defaultFineTuneConfig({ steps: 1, batchSize: 4, lambda: 0.5 }),
+  );
+  await tuner2.run();
+  assert.notDeepEqual(model.params.get("lm_head.weight")!.dataSync(), lmHead);
+  model.dispose();
+  head.dispose();
+});

@@ -86,9 +86,19 @@ export interface LossValues {
   l1: number;
 }
 
-/** The trainable variables of a model and its head, in one map (names do not collide). */
-export function trainableParams(model: GPT, head: TaskHead): Map<string, tf.Variable> {
+/**
+ * The variables L3 with weight `lambda` depends on: the model's and the head's, in one map
+ * (names do not collide). With λ = 0 and a separate output matrix (untied embeddings), the
+ * language-model head `lm_head.weight` takes no part in the objective and is left out: it
+ * has no gradient, and it must not be decayed either.
+ */
+export function trainableParams(
+  model: GPT,
+  head: TaskHead,
+  lambda = 0.5,
+): Map<string, tf.Variable> {
   const all = new Map(model.params);
+  if (lambda === 0) all.delete("lm_head.weight");
   for (const [name, p] of head.params) {
     if (all.has(name)) throw new Error(`trainableParams: "${name}" is in both model and head`);
     all.set(name, p);
@@ -107,7 +117,7 @@ export function objectiveAndGrads(
   batch: TaskBatch,
   options: ObjectiveOptions,
 ): { loss: LossValues; grads: Map<string, tf.Tensor> } {
-  const params = trainableParams(model, head);
+  const params = trainableParams(model, head, options.lambda);
   const names = [...params.keys()];
   const vars = names.map((n) => params.get(n)!);
   let parts: tf.Tensor | undefined;

@@ -303,7 +303,7 @@ export class FineTuner<K extends TaskKind = TaskKind> {
     this.#train = formatAll(tokenizer, data.kind, data.numClasses, data.train, ctx);
     const val = config.evalExamples > 0 ? data.val.slice(0, config.evalExamples) : data.val;
     this.#val = formatAll(tokenizer, data.kind, data.numClasses, val, ctx);
-    this.optimizer = new AdamW(trainableParams(model, head), {
+    this.optimizer = new AdamW(trainableParams(model, head, config.lambda), {
       beta1: config.beta1,
       beta2: config.beta2,
       weightDecay: config.weightDecay,
