@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type SparsePattern, validatePattern } from "../sparse/patterns.ts";
 
 /** Where LayerNorm sits: `post` (GPT-1, original Transformer) or `pre` (GPT-2 and later). */
 export type NormPlacement = "post" | "pre";
@@ -26,6 +27,13 @@ export interface GPTConfig {
   norm: NormPlacement;
   /** Share the token embedding with the output projection (GPT-1/2/3 all do). */
   tiedEmbeddings: boolean;
+  /**
+   * Optional attention pattern of each layer (lib/sparse/patterns.ts), one per layer; absent
+   * means dense causal attention everywhere. `layerPatterns("alternating", nLayer, band)` gives
+   * GPT-3's alternation of dense and locally banded layers. Patterns have no parameters, so
+   * they change neither the parameter count nor the checkpoint's tensors.
+   */
+  attention?: SparsePattern[];
 }
 
 /** Defaults for the optional fields of {@link makeConfig}. */
@@ -81,8 +89,10 @@ export function makeConfig(
       `tiedEmbeddings must be a boolean, got ${c.tiedEmbeddings}`,
     );
   }
+  if (c.attention !== undefined) c.attention = checkAttention(c);
   const known = new Set([
     ...Object.keys(DEFAULTS),
+    "attention",
     "vocabSize",
     "contextLength",
     "nLayer",
@@ -93,6 +103,26 @@ export function makeConfig(
     if (!known.has(key)) throw new ConfigError(`unknown field "${key}"`);
   }
   return c;
+}
+
+/** Validates `attention` (one valid pattern per layer) and returns a copy of the list. */
+function checkAttention(c: GPTConfig): SparsePattern[] {
+  const list = c.attention;
+  if (!Array.isArray(list) || list.length !== c.nLayer) {
+    throw new ConfigError(
+      `attention must list one pattern per layer (nLayer = ${c.nLayer}), got ${
+        Array.isArray(list) ? `${list.length} patterns` : JSON.stringify(list)
+      }; layerPatterns() in lib/sparse builds such a list`,
+    );
+  }
+  return list.map((p, i) => {
+    try {
+      validatePattern(p, c.contextLength);
+    } catch (err) {
+      throw new ConfigError(`attention[${i}]: ${(err as Error).message}`);
+    }
+    return { ...p }; // a copy: the caller's objects may change later
+  });
 }
 
 /** Parameter count by part of the model. */
@@ -146,7 +176,8 @@ const gpt3 = (nLayer: number, nHead: number, nEmbd: number): GPTConfig =>
  * two rows: XL lists 24 heads of 128 on a 2048-wide model (16 heads of 128 fit, used here), and
  * 13B lists d_model = 5140 with 40 heads of 128 (that is 5120, used here). The parameter totals
  * depend only on width and depth, so they agree with the paper's. GPT-3 also alternates dense
- * and banded sparse attention, which these shapes do not encode.
+ * and banded sparse attention, which these shapes do not encode (add
+ * `attention: layerPatterns("alternating", nLayer, band)` for that; the band is not published).
  */
 export const PUBLISHED = {
   "gpt1": makeConfig({

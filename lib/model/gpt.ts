@@ -1,6 +1,7 @@
 /**
  * A GPT: token + learned position embeddings, a stack of Transformer blocks with causal
- * self-attention and an MLP, and an output projection tied to the token embedding.
+ * self-attention (dense, or the sparse pattern `config.attention[i]` of layer i) and an MLP,
+ * and an output projection tied to the token embedding.
  *
  * `norm: "post"` gives GPT-1's block, x = LN(x + f(x)); `norm: "pre"` gives GPT-2's,
  * x = x + f(LN(x)), plus a final LayerNorm. Parameter names and layouts follow the Hugging Face
@@ -215,6 +216,7 @@ export class GPT {
         dropout: drop,
         seed,
         weightsOut: attention,
+        pattern: this.config.attention?.[i], // undefined: dense causal
       });
     const mlp = (z: tf.Tensor2D) => {
       const hidden = gelu(
