@@ -27,44 +27,10 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../kernels/custom_op.ts";
+import { HeadRowCode, rowKernel, webgpuBackend, type WebGPUProgram } from "./wgsl.ts";
 
 /** Query (or key) rows per workgroup: one invocation per row. */
 export const ROWS = 64;
-
-/** The subset of tfjs-backend-webgpu's `WebGPUProgram` interface the course uses. */
-interface WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
-  dispatch: [number, number, number];
-  variableNames: string[];
-  /** Per input: 4 binds it as an array of vec4 (row width a multiple of 4), 1 as f32. */
-  variableComponents?: number[];
-  workgroupSize: [number, number, number];
-  /** Extra fields of the uniform struct, e.g. "T : i32,". */
-  uniforms?: string;
-  size?: boolean;
-  getUserCode(): string;
-}
-
-/** The subset of tfjs-backend-webgpu's `WebGPUBackend` the course uses. */
-interface WebGPUBackendLike {
-  runWebGPUProgram(
-    program: WebGPUProgram,
-    inputs: tf.TensorInfo[],
-    outputDtype: tf.DataType,
-    uniforms?: { type: "int32" | "float32"; data: number[] }[],
-    output?: tf.TensorInfo,
-  ): tf.TensorInfo;
-}
-
-function webgpuBackend(): WebGPUBackendLike {
-  const backend = tf.backend() as unknown as Partial<WebGPUBackendLike>;
-  if (tf.getBackend() !== "webgpu" || typeof backend.runWebGPUProgram !== "function") {
-    throw new Error(`gpu attention needs the webgpu backend; tfjs is on "${tf.getBackend()}"`);
-  }
-  return backend as WebGPUBackendLike;
-}
 
 /**
  * Where the rows of one head live. Row i of head h of batch b starts at float
@@ -109,35 +75,18 @@ function qkvLayout(h: number, d: number): Layout {
   };
 }
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const COMPONENTS = ["x", "y", "z", "w"];
-
-/**
- * WGSL code generation for one head size D and layout. A row of a head lives in registers as
- * D4 = ⌈D/4⌉ separate vec4 variables (`q0, q1, …`, zero past column D), and every loop over the
- * head's columns is unrolled here, in TypeScript, so the shaders are straight-line vec4 code.
- */
-class Gen {
-  readonly d: number;
-  readonly d4: number;
+/** WGSL code generation for one head size D and layout (see {@link HeadRowCode}). */
+class Gen extends HeadRowCode {
   readonly layout: Layout;
-  /** Whether rows can be read as whole vec4s: D, and so every stride and offset, divisible by 4. */
-  readonly packed: boolean;
   constructor(d: number, layout: Layout) {
-    this.d = d;
-    this.d4 = Math.ceil(d / 4);
+    super(d);
     this.layout = layout;
-    this.packed = d % 4 === 0;
   }
   /** A key that identifies the generated code (tfjs caches compiled pipelines by it). */
   key(name: string): string {
     const lay = this.layout;
     return `gptcourse_attention_${name}_${this.d}_${lay.heads}_${lay.inStride}_${lay.inOffsets}_` +
       `${lay.outStride}_${lay.gradStride}_${lay.gradOffsets}`;
-  }
-  /** tfjs' `variableComponents`: `rows` row-wise inputs, then `scalars` plain f32 inputs. */
-  components(rows: number, scalars: number): number[] {
-    return [...range(rows).map(() => (this.packed ? 4 : 1)), ...range(scalars).map(() => 1)];
   }
   /** Constants and the row-offset helper shared by the shaders. */
   header(): string {
@@ -157,77 +106,11 @@ class Gen {
       return rowStart(bh, i, OL_STRIDE) - (bh % HEADS) * D + HEADS * D + bh % HEADS;
     }`;
   }
-  /**
-   * `fn <buf>Vec(start, c4) -> vec4<f32>`: floats start + 4·c4 .. + 3 of `buf`, zero past column
-   * D. `packed` buffers are bound as vec4 arrays.
-   */
-  reader(buf: string, packed = this.packed): string {
-    if (packed) {
-      return `
-    fn ${buf}Vec(start : i32, c4 : i32) -> vec4<f32> {
-      return ${buf}[start / 4 + c4];
-    }`;
-    }
-    const read = (k: number) => `${buf}[g + ${k}]`;
-    const rest = range(3).map((k) =>
-      `if (c + ${k + 1} < D) { v.${COMPONENTS[k + 1]} = ${read(k + 1)}; }`
-    );
-    return `
-    fn ${buf}Vec(start : i32, c4 : i32) -> vec4<f32> {
-      let c = 4 * c4;
-      let g = start + c;
-      var v = vec4<f32>(${read(0)}, 0.0, 0.0, 0.0);
-      ${rest.join("\n      ")}
-      return v;
-    }`;
-  }
-  /** `var x0 = vec4<f32>(0.0); …` */
-  declare(name: string): string {
-    return range(this.d4).map((c) => `var ${name}${c} = vec4<f32>(0.0);`).join("\n      ");
-  }
-  /** `x0 = <buf>Vec(start, 0) * scale; …` */
-  load(name: string, buf: string, start: string, scale = ""): string {
-    return range(this.d4).map((c) => `${name}${c} = ${buf}Vec(${start}, ${c})${scale};`)
-      .join("\n      ");
-  }
-  /** `let x0 = <buf>Vec(start, 0); …` (a read-only copy of one row). */
-  fetch(name: string, buf: string, start: string): string {
-    return range(this.d4).map((c) => `let ${name}${c} = ${buf}Vec(${start}, ${c});`)
-      .join("\n        ");
-  }
-  /** Stores the first D components of x0, x1, … at result[start ..]. */
-  store(start: string, name: string, scale = ""): string {
-    return range(this.d).map((c) =>
-      `result[${start} + ${c}] = ${name}${c >> 2}.${COMPONENTS[c & 3]}${scale};`
-    ).join("\n      ");
-  }
-  /** Σ_c a_c · b_c as one expression. */
-  dot(a: string, b: string): string {
-    return range(this.d4).map((c) => `dot(${a}${c}, ${b}${c})`).join(" + ");
-  }
-  /** x_c += coef · y_c for every c. */
-  axpy(x: string, coef: string, y: string): string {
-    return range(this.d4).map((c) => `${x}${c} += ${coef} * ${y}${c};`).join("\n        ");
-  }
-  /** x_c *= factor for every c. */
-  scale(x: string, factor: string): string {
-    return range(this.d4).map((c) => `${x}${c} *= ${factor};`).join("\n          ");
-  }
 }
 
-/** Common fields of the row kernels: x = blocks of {@link ROWS} rows, y = batch·head. */
-function rowKernel(
-  bh: number,
-  t: number,
-): Pick<WebGPUProgram, "dispatch" | "dispatchLayout" | "workgroupSize" | "uniforms"> {
-  if (bh > 65535) throw new Error(`gpu attention: B·H = ${bh} exceeds 65535`);
-  // With a y in the layout, tfjs calls main() without a flat index and keeps the dispatch.
-  return {
-    dispatch: [Math.ceil(t / ROWS), bh, 1],
-    dispatchLayout: { x: [1], y: [0] },
-    workgroupSize: [ROWS, 1, 1],
-    uniforms: "T : i32,",
-  };
+/** Common fields of the row kernels. */
+function rows(bh: number, t: number) {
+  return rowKernel(bh, t, ROWS, "T : i32,", "gpu attention");
 }
 
 /** Forward: inputs Q, K, V; output the attention rows and each row's logsumexp. */
@@ -236,7 +119,7 @@ function forwardProgram(g: Gen, bh: number, t: number, outShape: number[]): WebG
   return {
     outputShape: outShape,
     shaderKey: g.key("fwd"),
-    ...rowKernel(bh, t),
+    ...rows(bh, t),
     variableNames: ["Q", "K", "V"],
     variableComponents: g.components(3, 0),
     getUserCode: () => `
@@ -321,7 +204,7 @@ function dqProgram(g: Gen, bh: number, t: number, gradShape: number[]): WebGPUPr
   return {
     outputShape: gradShape,
     shaderKey: g.key("dq"),
-    ...rowKernel(bh, t),
+    ...rows(bh, t),
     variableNames: GRAD_INPUTS,
     variableComponents: g.components(4, 2),
     getUserCode: () => `
@@ -365,7 +248,7 @@ function dkvProgram(g: Gen, bh: number, t: number, gradShape: number[]): WebGPUP
   return {
     outputShape: gradShape,
     shaderKey: g.key("dkv"),
-    ...rowKernel(bh, t),
+    ...rows(bh, t),
     variableNames: GRAD_INPUTS,
     variableComponents: g.components(4, 2),
     getUserCode: () => `
@@ -426,12 +309,12 @@ function kernels(
   const wrap = (info: tf.TensorInfo) => tf.engine().makeTensorFromTensorInfo(info);
   return {
     forward(q, k, v) {
-      const backend = webgpuBackend();
+      const backend = webgpuBackend("gpu attention");
       const program = forwardProgram(g, bh, t, olShape);
       return wrap(backend.runWebGPUProgram(program, [q, k, v], "float32", uniforms));
     },
     backward(q, k, v, ol, dO) {
-      const backend = webgpuBackend();
+      const backend = webgpuBackend("gpu attention");
       const delta = wrap(
         backend.runWebGPUProgram(deltaProgram(g, bh, t), [dO, ol], "float32", uniforms),
       );

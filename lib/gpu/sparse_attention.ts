@@ -27,6 +27,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../kernels/custom_op.ts";
+import { HeadRowCode, rowKernel, webgpuBackend, type WebGPUProgram } from "./wgsl.ts";
 import {
   blockLayout,
   patternName,
@@ -39,43 +40,6 @@ export const SPARSE_ROWS = 64;
 
 /** Tile side used when none is given (the same as the CPU kernel's default). */
 const DEFAULT_BLOCK = 64;
-
-/** The subset of tfjs-backend-webgpu's `WebGPUProgram` interface used here. */
-interface WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
-  dispatch: [number, number, number];
-  variableNames: string[];
-  /** Per input: 4 binds it as an array of vec4, 1 as scalars. */
-  variableComponents?: number[];
-  workgroupSize: [number, number, number];
-  /** Extra fields of the uniform struct. */
-  uniforms?: string;
-  size?: boolean;
-  getUserCode(): string;
-}
-
-/** The subset of tfjs-backend-webgpu's `WebGPUBackend` used here. */
-interface WebGPUBackendLike {
-  runWebGPUProgram(
-    program: WebGPUProgram,
-    inputs: tf.TensorInfo[],
-    outputDtype: tf.DataType,
-    uniforms?: { type: "int32" | "float32"; data: number[] }[],
-    output?: tf.TensorInfo,
-  ): tf.TensorInfo;
-}
-
-function webgpuBackend(): WebGPUBackendLike {
-  const backend = tf.backend() as unknown as Partial<WebGPUBackendLike>;
-  if (tf.getBackend() !== "webgpu" || typeof backend.runWebGPUProgram !== "function") {
-    throw new Error(
-      `gpu block-sparse attention needs the webgpu backend; tfjs is on "${tf.getBackend()}"`,
-    );
-  }
-  return backend as WebGPUBackendLike;
-}
 
 /** The uniform struct's extra fields; their values come from {@link patternUniforms}. */
 const UNIFORMS = "T : i32, BS : i32, kind : i32, p0 : i32, p1 : i32,";
@@ -120,35 +84,22 @@ const ALLOWED_WGSL = `
       return ok;
     }`;
 
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-const COMPONENTS = ["x", "y", "z", "w"];
-
 /**
  * WGSL code generation for head size D and H heads in the fused layout: qkv rows of 3C floats
  * (q, k, v of head h at h·D, C + h·D, 2C + h·D), forward output rows of C + H floats (merged
  * heads, then H logsumexps), gradient rows of 3C. A head's row lives in ⌈D/4⌉ vec4 registers
  * and every loop over D is unrolled here, as in lib/gpu/attention.ts.
  */
-class Gen {
-  readonly d: number;
-  readonly d4: number;
+class Gen extends HeadRowCode {
   readonly h: number;
   readonly c: number;
-  /** Whether rows can be read as whole vec4s (D, and so every offset, divisible by 4). */
-  readonly packed: boolean;
   constructor(d: number, h: number) {
-    this.d = d;
-    this.d4 = Math.ceil(d / 4);
+    super(d);
     this.h = h;
     this.c = h * d;
-    this.packed = d % 4 === 0;
   }
   key(name: string): string {
     return `gptcourse_sparse_attention_${name}_${this.d}_${this.h}`;
-  }
-  /** `rows` row-wise float inputs, then `scalars` scalar inputs (floats or the int tile list). */
-  components(rows: number, scalars: number): number[] {
-    return [...range(rows).map(() => (this.packed ? 4 : 1)), ...range(scalars).map(() => 1)];
   }
   header(): string {
     return `
@@ -191,65 +142,11 @@ class Gen {
     }
     ${ALLOWED_WGSL}`;
   }
-  /** `fn <buf>Vec(start, c4) -> vec4<f32>`: floats start + 4·c4 .. + 3, zero past column D. */
-  reader(buf: string, packed = this.packed): string {
-    if (packed) {
-      return `
-    fn ${buf}Vec(start : i32, c4 : i32) -> vec4<f32> {
-      return ${buf}[start / 4 + c4];
-    }`;
-    }
-    const rest = range(3).map((k) =>
-      `if (c + ${k + 1} < D) { v.${COMPONENTS[k + 1]} = ${buf}[g + ${k + 1}]; }`
-    );
-    return `
-    fn ${buf}Vec(start : i32, c4 : i32) -> vec4<f32> {
-      let c = 4 * c4;
-      let g = start + c;
-      var v = vec4<f32>(${buf}[g], 0.0, 0.0, 0.0);
-      ${rest.join("\n      ")}
-      return v;
-    }`;
-  }
-  declare(name: string): string {
-    return range(this.d4).map((c) => `var ${name}${c} = vec4<f32>(0.0);`).join("\n      ");
-  }
-  load(name: string, buf: string, start: string, scale = ""): string {
-    return range(this.d4).map((c) => `${name}${c} = ${buf}Vec(${start}, ${c})${scale};`)
-      .join("\n      ");
-  }
-  fetch(name: string, buf: string, start: string): string {
-    return range(this.d4).map((c) => `let ${name}${c} = ${buf}Vec(${start}, ${c});`)
-      .join("\n            ");
-  }
-  store(start: string, name: string, scale = ""): string {
-    return range(this.d).map((c) =>
-      `result[${start} + ${c}] = ${name}${c >> 2}.${COMPONENTS[c & 3]}${scale};`
-    ).join("\n      ");
-  }
-  dot(a: string, b: string): string {
-    return range(this.d4).map((c) => `dot(${a}${c}, ${b}${c})`).join(" + ");
-  }
-  axpy(x: string, coef: string, y: string): string {
-    return range(this.d4).map((c) => `${x}${c} += ${coef} * ${y}${c};`).join("\n            ");
-  }
-  scale(x: string, factor: string): string {
-    return range(this.d4).map((c) => `${x}${c} *= ${factor};`).join("\n              ");
-  }
 }
 
-/** Common fields of the row kernels: x = blocks of rows, y = batch·head. */
-function rowKernel(
-  bh: number,
-  t: number,
-): Pick<WebGPUProgram, "dispatch" | "dispatchLayout" | "workgroupSize" | "uniforms"> {
-  if (bh > 65535) throw new Error(`gpu block-sparse attention: B·H = ${bh} exceeds 65535`);
-  return {
-    dispatch: [Math.ceil(t / SPARSE_ROWS), bh, 1],
-    dispatchLayout: { x: [1], y: [0] },
-    workgroupSize: [SPARSE_ROWS, 1, 1],
-    uniforms: UNIFORMS,
-  };
+/** Common fields of the row kernels. */
+function rows(bh: number, t: number) {
+  return rowKernel(bh, t, SPARSE_ROWS, UNIFORMS, "gpu block-sparse attention");
 }
 
 /** Forward: inputs QKV and the tile list; output [B·T, C + H] (rows, then logsumexps). */
@@ -257,7 +154,7 @@ function forwardProgram(g: Gen, bh: number, t: number, olShape: number[]): WebGP
   return {
     outputShape: olShape,
     shaderKey: g.key("fwd"),
-    ...rowKernel(bh, t),
+    ...rows(bh, t),
     variableNames: ["QKV", "Blocks"],
     variableComponents: g.components(1, 1),
     getUserCode: () => `
@@ -346,7 +243,7 @@ function dqProgram(g: Gen, bh: number, t: number, gradShape: number[]): WebGPUPr
   return {
     outputShape: gradShape,
     shaderKey: g.key("dq"),
-    ...rowKernel(bh, t),
+    ...rows(bh, t),
     variableNames: GRAD_INPUTS,
     variableComponents: g.components(2, 3),
     getUserCode: () => `
@@ -396,7 +293,7 @@ function dkvProgram(g: Gen, bh: number, t: number, gradShape: number[]): WebGPUP
   return {
     outputShape: gradShape,
     shaderKey: g.key("dkv"),
-    ...rowKernel(bh, t),
+    ...rows(bh, t),
     variableNames: GRAD_INPUTS,
     variableComponents: g.components(2, 3),
     getUserCode: () => `
@@ -515,7 +412,7 @@ export function gpuBlockSparseSelfAttention(
   const wrap = (info: tf.TensorInfo) => tf.engine().makeTensorFromTensorInfo(info);
   const gradShape = [rows, 3 * c];
   const op = customOp(([x], save) => {
-    const backend = webgpuBackend();
+    const backend = webgpuBackend("gpu block-sparse attention");
     const blocks = tf.tensor1d(list, "int32");
     const ol = wrap(
       backend.runWebGPUProgram(
@@ -530,7 +427,7 @@ export function gpuBlockSparseSelfAttention(
       value: tf.slice(ol, [0, 0], [rows, c]),
       gradFunc: (dy, saved) => {
         const [xs, ols, bl] = saved;
-        const be = webgpuBackend();
+        const be = webgpuBackend("gpu block-sparse attention");
         const delta = wrap(
           be.runWebGPUProgram(deltaProgram(g, bh, time), [dy, ols], "float32", uniforms),
         );
