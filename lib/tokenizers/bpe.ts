@@ -312,20 +312,7 @@ export class BpeTokenizer {
 
   /** The bytes of a token sequence, concatenated; throws on an id outside [0, vocabSize). */
   decodeBytes(ids: ArrayLike<number>): Uint8Array {
-    const parts: Uint8Array[] = [];
-    let length = 0;
-    for (let i = 0; i < ids.length; i++) {
-      const b = this.#token(ids[i]);
-      parts.push(b);
-      length += b.length;
-    }
-    const out = new Uint8Array(length);
-    let at = 0;
-    for (const b of parts) {
-      out.set(b, at);
-      at += b.length;
-    }
-    return out;
+    return concatBytes(Array.from(ids, (id) => this.#token(id)));
   }
 
   /**
@@ -527,4 +514,15 @@ class MinHeap {
     }
     return top;
   }
+}
+
+/** The byte arrays one after another, in one new array. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }

@@ -14,6 +14,7 @@
  */
 import { encode as r50kEncode } from "gpt-tokenizer/encoding/r50k_base";
 import r50kRanks from "gpt-tokenizer/bpeRanks/r50k_base";
+import { concatBytes } from "./bpe.ts";
 
 /** GPT-2's vocabulary size: 50,257 (256 bytes + 50,000 merges + `<|endoftext|>`). */
 export const GPT2_VOCAB_SIZE = 50257;
@@ -82,7 +83,6 @@ export class Gpt2Tokenizer {
   decodeBytes(ids: ArrayLike<number>): Uint8Array {
     const t = table();
     const parts: Uint8Array[] = [];
-    let length = 0;
     for (let i = 0; i < ids.length; i++) {
       const b = Number.isInteger(ids[i]) ? t[ids[i]] : undefined;
       if (!b) {
@@ -91,15 +91,8 @@ export class Gpt2Tokenizer {
         );
       }
       parts.push(b);
-      length += b.length;
     }
-    const out = new Uint8Array(length);
-    let at = 0;
-    for (const b of parts) {
-      out.set(b, at);
-      at += b.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 
   /**
