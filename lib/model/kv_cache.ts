@@ -18,7 +18,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { GPT } from "./gpt.ts";
-import type { GPTConfig } from "./config.ts";
 import { sampleToken } from "./generate.ts";
 import { gelu, layerNorm } from "./layers.ts";
 import { linear, matmulFast } from "../kernels/linear.ts";
@@ -58,8 +57,7 @@ export class KVCache {
     this.#values = new Array(c.nLayer).fill(undefined);
     const head = model.params.get(c.tiedEmbeddings ? "wte.weight" : "lm_head.weight")!;
     this.#headT = tf.keep(tf.transpose(head as tf.Tensor2D));
-    // Read structurally: `attention` is an optional field that older configs do not have.
-    const patterns = (c as GPTConfig & { attention?: SparsePattern[] }).attention;
+    const patterns = c.attention;
     this.#patterns = Array.from({ length: c.nLayer }, (_, i) => patterns?.[i]);
   }
 
