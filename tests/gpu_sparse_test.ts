@@ -8,6 +8,7 @@
  * Tolerance: 1e-4 absolute on values and gradients of O(1) inputs, as in tests/gpu_test.ts.
  */
 import * as tf from "@tensorflow/tfjs";
+import { noAdapter } from "./gpu_support.ts";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
 import { gpuBlockSparseSelfAttention, tileList } from "../lib/gpu/sparse_attention.ts";
@@ -22,17 +23,6 @@ import {
 import { Rng } from "../lib/random.ts";
 
 const TOL = 1e-4;
-
-/** Why there is no WebGPU adapter to test on, or undefined when there is one. */
-async function noAdapter(): Promise<string | undefined> {
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return "no navigator.gpu";
-  try {
-    return (await gpu.requestAdapter()) ? undefined : "no WebGPU adapter";
-  } catch (err) {
-    return `requestAdapter failed: ${err}`;
-  }
-}
 
 const skip = await noAdapter();
 if (skip) {

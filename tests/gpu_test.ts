@@ -8,6 +8,7 @@
  * to 130 keys; llvmpipe lands near 5e-7).
  */
 import * as tf from "@tensorflow/tfjs";
+import { noAdapter } from "./gpu_support.ts";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
 import { gpuCausalAttention, gpuCausalSelfAttention } from "../lib/gpu/mod.ts";
@@ -16,17 +17,6 @@ import { GPT } from "../lib/model/gpt.ts";
 import { Rng } from "../lib/random.ts";
 
 const TOL = 1e-4;
-
-/** Why there is no WebGPU adapter to test on, or undefined when there is one. */
-async function noAdapter(): Promise<string | undefined> {
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return "no navigator.gpu";
-  try {
-    return (await gpu.requestAdapter()) ? undefined : "no WebGPU adapter";
-  } catch (err) {
-    return `requestAdapter failed: ${err}`;
-  }
-}
 
 const skip = await noAdapter();
 if (skip) {

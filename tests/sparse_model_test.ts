@@ -5,6 +5,7 @@
  * carry it.
  */
 import * as tf from "@tensorflow/tfjs";
+import { noAdapter } from "./gpu_support.ts";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
 import { ConfigError, coursePreset, type GPTConfig, makeConfig } from "../lib/model/config.ts";
@@ -227,16 +228,6 @@ Deno.test("checkpoints carry the attention patterns; old configs round-trip unch
   tf.dispose(x);
 });
 
-/** Why there is no WebGPU adapter to test on, or undefined when there is one. */
-async function noAdapter(): Promise<string | undefined> {
-  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return "no navigator.gpu";
-  try {
-    return (await gpu.requestAdapter()) ? undefined : "no WebGPU adapter";
-  } catch (err) {
-    return `requestAdapter failed: ${err}`;
-  }
-}
 const noGpu = await noAdapter();
 
 Deno.test({
