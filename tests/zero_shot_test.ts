@@ -5,6 +5,7 @@ import { coursePreset } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { buildPrompt, scoreContinuations } from "../lib/eval/icl.ts";
+import { rankFirstDifference } from "../lib/eval/choice.ts";
 import { mobyDickAlphabet } from "../datasets/icl_tasks.ts";
 import {
   evaluateZeroShot,
@@ -12,7 +13,6 @@ import {
   iclTask,
   nameGenderTask,
   naturalLine,
-  rankFirstDifference,
   zeroShotCorpus,
   type ZeroShotTask,
 } from "../datasets/zero_shot.ts";
