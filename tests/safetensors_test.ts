@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { concatBytes } from "../lib/tokenizers/bpe.ts";
 import {
   AtomicWriteError,
   CheckpointNotFoundError,
@@ -25,15 +26,7 @@ function u64le(n: bigint): Uint8Array {
   return out;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => concatBytes(parts);
 
 /** A file from raw header text and a byte buffer of `data` bytes. */
 function rawFile(header: string, data: number | Uint8Array): Uint8Array {
