@@ -30,6 +30,11 @@
  * messages (from all three ham groups) as there are distinct spam messages, then each class is
  * split 80/10/10 with a seeded shuffle. Chance accuracy is 50%.
  *
+ * **Unlabelled text** ({@link spamPretrainingTexts}): for GPT-1-style semi-supervised learning,
+ * the texts of every message outside the validation and test splits, labels ignored, as
+ * pre-training text. With a byte-level tokenizer, pass `alphabet: PRINTABLE_ASCII` to keep the
+ * symbols (`@ / % < > =`) that the default alphabet turns into spaces.
+ *
  * Sizes with the defaults (maxChars 256, seed 0): of 6,046 messages, 2 are empty and 221 repeat
  * an earlier text, leaving 4,085 distinct ham and 1,738 distinct spam texts (none with both
  * labels); balancing gives 3,476 examples: train 2,780, val 348, test 348 (each half ham, half
@@ -57,6 +62,12 @@ export interface RawEmail {
 export function loadSpamAssassin(): RawEmail[] {
   return (spamAssassin as () => RawEmail[])();
 }
+
+/** Every printable ASCII character (space to `~`): for a byte-level BPE, which has no unknowns. */
+export const PRINTABLE_ASCII: string = Array.from(
+  { length: 0x7f - 0x20 },
+  (_, i) => String.fromCharCode(0x20 + i),
+).join("");
 
 /** Printable ASCII found in *Moby-Dick*: letters, digits, space and `!"$&'()*,-.:;?[]`. */
 export const DEFAULT_ALPHABET: string = " !\"$&'()*,-.0123456789:;?" +
@@ -383,6 +394,10 @@ export interface SpamDataset extends TaskDataset<"classification"> {
   test: SpamExample[];
   /** Counts at each stage. */
   stats: SpamStats;
+  /** Characters kept per e-mail (the deduplication prefix). */
+  maxChars: number;
+  /** Alphabet of the texts. */
+  alphabet: string;
 }
 
 const cache = new Map<string, RawEmail[]>();
@@ -412,7 +427,8 @@ export function spamDataset(options: SpamOptions = {}): SpamDataset {
   if (!Number.isInteger(maxChars) || maxChars < 16) {
     throw new Error(`spamDataset: maxChars must be an integer >= 16, got ${maxChars}`);
   }
-  const raw = preprocessed(maxChars, options.alphabet ?? DEFAULT_ALPHABET);
+  const alphabet = options.alphabet ?? DEFAULT_ALPHABET;
+  const raw = preprocessed(maxChars, alphabet);
   const byKey = new Map<string, SpamExample[]>();
   let empty = 0, duplicates = 0;
   for (const e of raw) {
@@ -460,5 +476,30 @@ export function spamDataset(options: SpamOptions = {}): SpamDataset {
       distinctHam: ham.length,
       distinctSpam: spam.length,
     },
+    maxChars,
+    alphabet,
   };
+}
+
+/**
+ * Unlabelled e-mail text for pre-training, the way GPT-1 used unlabelled text: every message of
+ * the corpus except those whose (deduplicated) text is in the dataset's validation or test split,
+ * so no held-out e-mail, nor a copy of one, is ever read. Labels are not used: the texts of the
+ * ham messages left out by balancing are included, as are the training messages. Each text is
+ * preprocessed like the dataset's (same alphabet) but may be longer (`maxChars`, default 2,000).
+ * Returned in corpus order.
+ */
+export function spamPretrainingTexts(dataset: SpamDataset, maxChars = 2000): string[] {
+  if (!Number.isInteger(maxChars) || maxChars < 16) {
+    throw new Error(`spamPretrainingTexts: maxChars must be an integer >= 16, got ${maxChars}`);
+  }
+  const heldOut = new Set([...dataset.val, ...dataset.test].map((e) => e.text.toLowerCase()));
+  const keys = preprocessed(dataset.maxChars, dataset.alphabet);
+  const long = preprocessed(maxChars, dataset.alphabet);
+  const texts: string[] = [];
+  keys.forEach((e, i) => {
+    if (e.text === "Subject:" || heldOut.has(e.text.toLowerCase())) return;
+    texts.push(long[i].text);
+  });
+  return texts;
 }

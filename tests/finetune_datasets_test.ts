@@ -8,7 +8,9 @@ import {
   loadSpamAssassin,
   normaliseText,
   parseEmail,
+  PRINTABLE_ASCII,
   spamDataset,
+  spamPretrainingTexts,
   stripHtml,
 } from "../datasets/spam.ts";
 import {
@@ -125,6 +127,30 @@ Deno.test("spam: balanced, deduplicated, deterministic splits of real e-mails", 
   const other = spamDataset({ seed: 1 });
   assert.notDeepEqual(other.test.map((e) => e.id + e.group), d.test.map((e) => e.id + e.group));
   assert.equal(other.train.length, d.train.length);
+});
+
+Deno.test("spam: unlabelled pre-training text never contains a validation or test e-mail", () => {
+  const d = spamDataset({ maxChars: 320, alphabet: PRINTABLE_ASCII });
+  assert.equal(d.maxChars, 320);
+  assert.equal(PRINTABLE_ASCII.length, 95);
+  const texts = spamPretrainingTexts(d, 1000);
+  const lower = texts.map((t) => t.toLowerCase());
+  for (const e of [...d.val, ...d.test]) {
+    const key = e.text.toLowerCase();
+    assert.ok(!lower.some((t) => t.startsWith(key)), `held-out e-mail ${e.group}/${e.id} leaked`);
+  }
+  // Every training e-mail is there, longer than its labelled (320-character) form.
+  const set = new Set(lower.map((t) => t.slice(0, 64)));
+  for (const e of d.train) assert.ok(set.has(e.text.toLowerCase().slice(0, 64)));
+  // The ham left out by balancing is read too: more texts than the training split has.
+  const heldOut = d.val.length + d.test.length;
+  assert.ok(texts.length > d.train.length + 2000, `${texts.length} texts`);
+  assert.ok(texts.length <= d.stats.raw - d.stats.empty - heldOut);
+  assert.ok(texts.every((t) => t.length <= 1000 && t.startsWith("Subject: ")));
+  assert.ok(texts.some((t) => t.includes("@") || t.includes("/")), "printable ASCII kept");
+  assert.ok(texts.some((t) => t.length > 900));
+  assert.deepEqual(spamPretrainingTexts(d, 1000), texts);
+  assert.throws(() => spamPretrainingTexts(d, 3), /maxChars must be an integer >= 16/);
 });
 
 Deno.test("story cloze: next sentence vs distractors, disjoint chapters, balanced labels", () => {

@@ -4,9 +4,11 @@ import { initBackend } from "../lib/backend.ts";
 import { coursePreset } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
+import { BpeTokenizer } from "../lib/tokenizers/bpe.ts";
 import { Rng } from "../lib/random.ts";
 import { encodeCheckpoint } from "../lib/train/checkpoint.ts";
 import {
+  baseTokenizer,
   type ClassificationExample,
   defaultFineTuneConfig,
   extendContext,
@@ -572,6 +574,49 @@ Deno.test("fine-tuning jobs: workers give the same numbers as the calling thread
     }),
     /fine-tune job "empty" failed: .*no training examples/,
   );
+});
+
+Deno.test("fine-tuning jobs start from a BPE model too; unknown tokenizers are refused", async () => {
+  const bpe = BpeTokenizer.train("the cat sat on the mat. the hat is on the cat. ".repeat(20), 270);
+  assert.ok(baseTokenizer(bpe.toJSON()) instanceof BpeTokenizer);
+  assert.ok(baseTokenizer(base.toJSON()) instanceof CharTokenizer);
+  assert.throws(() => baseTokenizer({ type: "word" }), /unknown tokenizer type "word"/);
+  assert.throws(() => baseTokenizer(null), /unknown tokenizer type undefined/);
+  const pretrained = GPT.create(
+    coursePreset("micro", { vocabSize: bpe.vocabSize, contextLength: 16 }),
+    3,
+  );
+  const tuned = {
+    checkpoint: await encodeCheckpoint(pretrained),
+    tokenizer: bpe.toJSON(),
+  };
+  pretrained.dispose();
+  const words = ["the cat sat", "on the mat", "the hat", "is on the cat"];
+  const examples = (n: number, seed: number) => {
+    const rng = new Rng(seed);
+    return Array.from({ length: n }, () => {
+      const label = rng.int(2);
+      return { text: words[rng.int(4)] + (label ? " the mat" : " the hat"), label };
+    });
+  };
+  const data = {
+    kind: "classification" as const,
+    numClasses: 2,
+    train: examples(64, 1),
+    val: examples(16, 2),
+    test: examples(16, 3),
+  };
+  const before = tf.memory().numTensors;
+  const r = await runFineTuneJob(tuned, {
+    name: "bpe",
+    data,
+    init: "pretrained",
+    config: defaultFineTuneConfig({ steps: 4, batchSize: 8, lr: 3e-3, seed: 1 }),
+  });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(r.history.loss.length, 4);
+  assert.ok(r.history.loss.every(Number.isFinite));
+  assert.equal(r.test!.n, 16);
 });
 
 Deno.test("λ = 0 with an untied output matrix: lm_head takes no part and stays unchanged", async () => {

@@ -11,6 +11,7 @@ import { backendInfo, type BackendName } from "../backend.ts";
 import { GPT } from "../model/gpt.ts";
 import { decodeCheckpoint } from "../train/checkpoint.ts";
 import { CharTokenizer } from "../tokenizers/char.ts";
+import { BpeTokenizer } from "../tokenizers/bpe.ts";
 import type { ExampleOf, TaskKind } from "./formats.ts";
 import { TaskHead } from "./head.ts";
 import { extendEmbeddings, SPECIAL_TOKENS, TaskTokenizer } from "./tokens.ts";
@@ -25,12 +26,22 @@ import {
 } from "./trainer.ts";
 import type { JobReply, JobRequest } from "./job_worker.ts";
 
-/** The starting point every job shares: a checkpoint and its character tokenizer. */
+/** The starting point every job shares: a checkpoint and its tokenizer. */
 export interface PretrainedBase {
   /** Checkpoint bytes (`encodeCheckpoint` of the pre-trained model, without special tokens). */
   checkpoint: Uint8Array;
-  /** The base tokenizer as `CharTokenizer.toJSON()` wrote it. */
+  /** The base tokenizer as `CharTokenizer.toJSON()` or `BpeTokenizer.toJSON()` wrote it. */
   tokenizer: unknown;
+}
+
+/** The tokenizer a {@link PretrainedBase} names: character-level or byte-level BPE. */
+export function baseTokenizer(json: unknown): CharTokenizer | BpeTokenizer {
+  const type = (json as { type?: unknown } | null)?.type;
+  if (type === "bpe") return BpeTokenizer.fromJSON(json);
+  if (type === "char") return CharTokenizer.fromJSON(json);
+  throw new Error(
+    `fine-tune base: unknown tokenizer type ${JSON.stringify(type)} (expected "char" or "bpe")`,
+  );
 }
 
 /** One fine-tuning run. */
@@ -64,7 +75,7 @@ export async function runFineTuneJob<K extends TaskKind>(
   callbacks: FineTuneCallbacks = {},
 ): Promise<FineTuneJobResult> {
   const start = performance.now();
-  const tokenizer = new TaskTokenizer(CharTokenizer.fromJSON(base.tokenizer));
+  const tokenizer = new TaskTokenizer(baseTokenizer(base.tokenizer));
   const pretrained = decodeCheckpoint(base.checkpoint, job.name).model;
   const seed = job.config.seed;
   let model = extendEmbeddings(pretrained, SPECIAL_TOKENS.length, seed);
