@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
 import { coursePreset } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
-import { defaultTrainConfig, Trainer } from "../lib/train/trainer.ts";
+import {
+  defaultTrainConfig,
+  type TrainConfig,
+  TrainConfigError,
+  Trainer,
+  validateTrainConfig,
+} from "../lib/train/trainer.ts";
 import { AdamW, decaysByDefault } from "../lib/train/adamw.ts";
 import { warmupCosine } from "../lib/train/schedule.ts";
 import {
@@ -15,6 +21,7 @@ import {
 } from "../lib/train/checkpoint.ts";
 import { BatchSampler, evalBatches, splitTokens } from "../lib/data.ts";
 import { lossByPosition } from "../lib/train/position_loss.ts";
+import { decodeSafetensors, encodeSafetensors } from "../lib/io/safetensors.ts";
 import { Rng } from "../lib/random.ts";
 
 await initBackend();
@@ -111,6 +118,115 @@ Deno.test("checkpoint round trip is bit-exact, and resuming reproduces the unint
   }
   [full, model, loaded.model].forEach((m) => m.dispose());
   await Deno.remove(dir, { recursive: true });
+});
+
+// Every setting a checkpoint stores, at ordinary and unusual values: the resumed run must take
+// exactly the steps the uninterrupted run takes. gradClip: Infinity once came back from the JSON
+// metadata as null, and the resumed run scaled every gradient by null / norm = 0.
+const RESUME_SETTINGS: [string, Partial<TrainConfig>][] = [
+  ["clipping off (gradClip: Infinity)", { gradClip: Infinity }],
+  ["tight clipping (gradClip: 1e-3)", { gradClip: 1e-3 }],
+  ["no weight decay, no warm-up", { weightDecay: 0, warmupSteps: 0 }],
+  ["warm-up longer than the run", { warmupSteps: 50 }],
+  ["beta1 = 0, beta2 = 0.5", { beta1: 0, beta2: 0.5 }],
+  ["minLr = lr (constant), no evaluation", { minLr: 3e-3, evalInterval: 0 }],
+  ["minLr = 0, large seed", { minLr: 0, seed: 2 ** 40 }],
+];
+for (const [name, overrides] of RESUME_SETTINGS) {
+  Deno.test(`Trainer: resuming from a checkpoint reproduces the uninterrupted run (${name})`, async () => {
+    const cfg = { ...trainConfig(6), ...overrides };
+    const full = GPT.create(config(), 7);
+    const fullTrainer = new Trainer(full, split, cfg);
+    await fullTrainer.run();
+    const model = GPT.create(config(), 7);
+    const first = new Trainer(model, split, cfg);
+    await first.run({}, 3);
+    const loaded = decodeCheckpoint(await encodeCheckpoint(model, { trainer: first }));
+    assert.deepEqual(loaded.training!.trainConfig, cfg);
+    const resumed = new Trainer(loaded.model, split, loaded.training!.trainConfig);
+    resumed.restore(loaded.training!);
+    await resumed.run();
+    assert.deepEqual(resumed.history.loss, fullTrainer.history.loss.slice(3));
+    assert.deepEqual(resumed.history.gradNorm, fullTrainer.history.gradNorm.slice(3));
+    for (const [p, v] of full.params) {
+      assert.deepEqual(loaded.model.params.get(p)!.dataSync(), v.dataSync(), p);
+    }
+    [full, model, loaded.model].forEach((m) => m.dispose());
+  });
+}
+
+Deno.test("validateTrainConfig: every field is checked, the message names it and its range", () => {
+  const good = trainConfig(10);
+  const cases: [Partial<Record<keyof TrainConfig, unknown>>, RegExp][] = [
+    [{ steps: 0 }, /steps must be an integer ≥ 1, got 0/],
+    [{ steps: 2.5 }, /steps must be an integer ≥ 1/],
+    [{ batchSize: -1 }, /batchSize must be an integer ≥ 1/],
+    [{ lr: 0 }, /lr must be a finite number > 0/],
+    [{ lr: Infinity }, /lr must be a finite number > 0/],
+    [{ lr: NaN }, /lr must be a finite number > 0/],
+    [{ minLr: -1e-4 }, /minLr must be a finite number ≥ 0/],
+    [{ minLr: 1 }, /minLr \(1\) must not exceed lr/],
+    [{ warmupSteps: -1 }, /warmupSteps must be an integer ≥ 0/],
+    [{ weightDecay: -0.1 }, /weightDecay must be a finite number ≥ 0/],
+    [{ beta1: 1 }, /beta1 must be in \[0, 1\)/],
+    [{ beta2: -0.1 }, /beta2 must be in \[0, 1\)/],
+    [{ gradClip: 0 }, /gradClip must be > 0 \(Infinity turns clipping off\)/],
+    [{ gradClip: null }, /gradClip must be > 0 .*got null/],
+    [{ gradClip: "1" }, /gradClip must be > 0 .*got "1"/],
+    [{ evalInterval: -5 }, /evalInterval must be an integer ≥ 0/],
+    [{ evalBatches: 0 }, /evalBatches must be an integer ≥ 1/],
+    [{ seed: 0.5 }, /seed must be a safe integer/],
+    [{ threads: 3 }, /threads \(3\) must be a positive integer dividing batchSize \(4\)/],
+    [{ threads: 0 }, /threads must be an integer ≥ 1/],
+  ];
+  for (const [bad, message] of cases) {
+    const c = { ...good, ...bad } as TrainConfig;
+    assert.throws(() => validateTrainConfig(c), message, JSON.stringify(bad));
+    // The same check guards the Trainer, whatever built the config.
+    assert.throws(
+      () => new Trainer(GPT.create(config(), 0), split, c),
+      (e: Error) => e instanceof TrainConfigError && message.test(e.message),
+      JSON.stringify(bad),
+    );
+  }
+  const { lr: _lr, ...missing } = good;
+  assert.throws(() => validateTrainConfig(missing as TrainConfig), /lr must be .*got undefined/);
+  assert.throws(
+    () => validateTrainConfig({ ...good, learningRate: 1 } as unknown as TrainConfig),
+    /unknown field "learningRate"/,
+  );
+  assert.equal(validateTrainConfig(good), good);
+});
+
+Deno.test("decodeCheckpoint: a training state that cannot be resumed exactly is refused", async () => {
+  const model = GPT.create(config(), 0);
+  const trainer = new Trainer(model, split, trainConfig(6));
+  await trainer.run({}, 2);
+  const bytes = await encodeCheckpoint(model, { trainer });
+  // Rewrite the "training" metadata and re-encode with the same tensors.
+  const file = decodeSafetensors(bytes);
+  const withTraining = (edit: (t: Record<string, unknown>) => void) => {
+    const t = JSON.parse(file.metadata.training);
+    edit(t);
+    return encodeSafetensors(file.tensors, { ...file.metadata, training: JSON.stringify(t) });
+  };
+  const cases: [(t: Record<string, unknown>) => void, RegExp][] = [
+    [(t) => (t.trainConfig as TrainConfig).gradClip = null as unknown as number, /gradClip/],
+    [(t) => delete (t.trainConfig as Partial<TrainConfig>).lr, /trainConfig: .*lr must be/],
+    [(t) => t.step = -1, /training\.step must be an integer ≥ 0/],
+    [(t) => t.step = 99, /training\.adamT \(2\) must equal training\.step \(99\)/],
+    [(t) => (t.step = 99, t.adamT = 99), /training\.step \(99\) is past the run's 6 steps/],
+    [(t) => t.samplerState = "x", /samplerState must be a 32-bit unsigned integer/],
+    [(t) => t.trainConfig = 5, /trainConfig: bad train config: expected an object/],
+  ];
+  for (const [edit, message] of cases) {
+    assert.throws(
+      () => decodeCheckpoint(withTraining(edit)),
+      (e: Error) => e instanceof CheckpointError && message.test(e.message),
+      String(edit),
+    );
+  }
+  model.dispose();
 });
 
 Deno.test("corrupt, truncated or missing checkpoints give clear errors", async () => {

@@ -16,7 +16,7 @@ import {
   toFloat32,
 } from "../io/safetensors.ts";
 import { readFileChecked, writeFileAtomic } from "../io/atomic.ts";
-import type { TrainConfig, Trainer } from "./trainer.ts";
+import { type TrainConfig, type Trainer, validateTrainConfig } from "./trainer.ts";
 
 const FORMAT = "gpt-course-checkpoint/1";
 
@@ -86,7 +86,7 @@ export async function encodeCheckpoint(
       samplerState: trainer.sampler.state,
       trainConfig: trainer.config,
       adamT: state.t,
-    });
+    }, keepNonFinite);
   }
   return encodeSafetensors(tensors, metadata);
 }
@@ -100,20 +100,89 @@ export async function saveCheckpoint(
   await writeFileAtomic(path, await encodeCheckpoint(model, options));
 }
 
+/**
+ * JSON has no Infinity or NaN (`JSON.stringify` writes them as `null`): a setting such as
+ * `gradClip: Infinity` (clipping off) would come back as `null` and silently change the run.
+ * Non-finite numbers are therefore written as the strings "Infinity", "-Infinity" and "NaN", and
+ * {@link readNonFinite} turns exactly those strings back into numbers.
+ */
+function keepNonFinite(_key: string, value: unknown): unknown {
+  return typeof value === "number" && !Number.isFinite(value) ? String(value) : value;
+}
+
+const NON_FINITE: Record<string, number> = { Infinity: Infinity, "-Infinity": -Infinity, NaN: NaN };
+
+/** The reviver that undoes {@link keepNonFinite}. */
+function readNonFinite(_key: string, value: unknown): unknown {
+  return typeof value === "string" && value in NON_FINITE ? NON_FINITE[value] : value;
+}
+
 function parseJson(
   path: string,
   metadata: Record<string, string>,
   key: string,
+  reviver?: (key: string, value: unknown) => unknown,
 ): unknown {
   const raw = metadata[key];
   if (raw === undefined) {
     throw new CheckpointError(path, `metadata has no "${key}"`);
   }
   try {
-    return JSON.parse(raw);
+    return JSON.parse(raw, reviver);
   } catch {
     throw new CheckpointError(path, `metadata "${key}" is not valid JSON`);
   }
+}
+
+/**
+ * The training state's scalars and config, checked before anything uses them: a resumed run
+ * must train exactly as the saved one would have, or fail here saying why.
+ */
+function checkTrainingMeta(path: string, raw: unknown): Omit<TrainingState, "m" | "v"> {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new CheckpointError(path, `metadata "training" must be an object`);
+  }
+  const t = raw as Record<string, unknown>;
+  for (const key of ["step", "adamT"] as const) {
+    const v = t[key];
+    if (!(typeof v === "number" && Number.isSafeInteger(v) && v >= 0)) {
+      throw new CheckpointError(
+        path,
+        `training.${key} must be an integer ≥ 0, got ${JSON.stringify(v)}`,
+      );
+    }
+  }
+  if (t.adamT !== t.step) {
+    throw new CheckpointError(
+      path,
+      `training.adamT (${t.adamT}) must equal training.step (${t.step}): one optimizer step per training step`,
+    );
+  }
+  const s = t.samplerState;
+  if (!(typeof s === "number" && Number.isInteger(s) && s >= 0 && s < 2 ** 32)) {
+    throw new CheckpointError(
+      path,
+      `training.samplerState must be a 32-bit unsigned integer, got ${JSON.stringify(s)}`,
+    );
+  }
+  let trainConfig: TrainConfig;
+  try {
+    trainConfig = validateTrainConfig(t.trainConfig as TrainConfig);
+  } catch (err) {
+    throw new CheckpointError(path, `training.trainConfig: ${(err as Error).message}`);
+  }
+  if ((t.step as number) > trainConfig.steps) {
+    throw new CheckpointError(
+      path,
+      `training.step (${t.step}) is past the run's ${trainConfig.steps} steps`,
+    );
+  }
+  return {
+    step: t.step as number,
+    adamT: t.adamT as number,
+    samplerState: s,
+    trainConfig,
+  };
 }
 
 /** Decodes checkpoint bytes (validated as untrusted input) into a model and training state. */
@@ -159,10 +228,7 @@ export function decodeCheckpoint(
   }
   let training: TrainingState | undefined;
   if (metadata.training !== undefined) {
-    const t = parseJson(path, metadata, "training") as Omit<
-      TrainingState,
-      "m" | "v"
-    >;
+    const t = checkTrainingMeta(path, parseJson(path, metadata, "training", readNonFinite));
     const m = new Map<string, Float32Array>(),
       v = new Map<string, Float32Array>();
     for (const [name, shape] of shapes) {

@@ -48,12 +48,12 @@ export interface TrainConfig {
   threads: number;
 }
 
-/** nanoGPT's CPU settings, scaled to the run length. */
+/** nanoGPT's CPU settings, scaled to the run length; the result is checked by {@link validateTrainConfig}. */
 export function defaultTrainConfig(
   overrides: Partial<TrainConfig> & { steps: number },
 ): TrainConfig {
   const lr = overrides.lr ?? 1e-3;
-  const c: TrainConfig = {
+  return validateTrainConfig({
     batchSize: 12,
     lr,
     minLr: lr / 10,
@@ -67,23 +67,63 @@ export function defaultTrainConfig(
     seed: 0,
     threads: 1,
     ...overrides,
-  };
-  for (const key of ["steps", "batchSize", "evalBatches"] as const) {
-    if (!Number.isInteger(c[key]) || c[key] < 1) {
-      throw new Error(
-        `bad train config: ${key} must be a positive integer, got ${c[key]}`,
-      );
+  });
+}
+
+/** A training setting out of its allowed range; the message names the field and the range. */
+export class TrainConfigError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(`bad train config: ${message}`);
+    this.name = "TrainConfigError";
+  }
+}
+
+/** Every field of {@link TrainConfig}, each with the check its value must pass and the range said. */
+const TRAIN_FIELDS: Record<keyof TrainConfig, [(v: number) => boolean, string]> = {
+  steps: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
+  batchSize: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
+  lr: [(v) => Number.isFinite(v) && v > 0, "a finite number > 0"],
+  minLr: [(v) => Number.isFinite(v) && v >= 0, "a finite number ≥ 0"],
+  warmupSteps: [(v) => Number.isInteger(v) && v >= 0, "an integer ≥ 0"],
+  weightDecay: [(v) => Number.isFinite(v) && v >= 0, "a finite number ≥ 0"],
+  beta1: [(v) => v >= 0 && v < 1, "in [0, 1)"],
+  beta2: [(v) => v >= 0 && v < 1, "in [0, 1)"],
+  gradClip: [(v) => v > 0, "> 0 (Infinity turns clipping off)"],
+  evalInterval: [(v) => Number.isInteger(v) && v >= 0, "an integer ≥ 0 (0: no evaluation)"],
+  evalBatches: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
+  seed: [(v) => Number.isSafeInteger(v), "a safe integer"],
+  threads: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
+};
+
+/**
+ * Checks every field of a training configuration, however it was built (by
+ * {@link defaultTrainConfig}, by hand, or read back from a checkpoint): each must be a number in
+ * its range, no field may be missing or unknown, `minLr` may not exceed `lr`, and `threads` must
+ * divide `batchSize`. Returns the config; throws {@link TrainConfigError} naming the field.
+ */
+export function validateTrainConfig(config: TrainConfig): TrainConfig {
+  if (typeof config !== "object" || config === null) {
+    throw new TrainConfigError(`expected an object, got ${JSON.stringify(config)}`);
+  }
+  for (const key of Object.keys(config)) {
+    if (!(key in TRAIN_FIELDS)) throw new TrainConfigError(`unknown field "${key}"`);
+  }
+  for (const [key, [ok, range]] of Object.entries(TRAIN_FIELDS)) {
+    const v = (config as unknown as Record<string, unknown>)[key];
+    if (typeof v !== "number" || !ok(v)) {
+      throw new TrainConfigError(`${key} must be ${range}, got ${JSON.stringify(v) ?? v}`);
     }
   }
-  if (!Number.isInteger(c.threads) || c.threads < 1 || c.batchSize % c.threads !== 0) {
-    throw new Error(
-      `bad train config: threads (${c.threads}) must be a positive integer dividing batchSize (${c.batchSize})`,
+  if (config.minLr > config.lr) {
+    throw new TrainConfigError(`minLr (${config.minLr}) must not exceed lr (${config.lr})`);
+  }
+  if (config.batchSize % config.threads !== 0) {
+    throw new TrainConfigError(
+      `threads (${config.threads}) must be a positive integer dividing batchSize (${config.batchSize})`,
     );
   }
-  if (!(c.lr > 0)) {
-    throw new Error(`bad train config: lr must be > 0, got ${c.lr}`);
-  }
-  return c;
+  return config;
 }
 
 /** Reported after every step. */
@@ -151,7 +191,7 @@ export class Trainer {
   /** Prepares sampler, optimizer and the fixed evaluation batches. */
   constructor(model: GPT, data: Split, config: TrainConfig) {
     this.model = model;
-    this.config = config;
+    this.config = validateTrainConfig({ ...config });
     const t = model.config.contextLength;
     this.sampler = new BatchSampler(
       data.train,
