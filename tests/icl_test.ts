@@ -25,6 +25,7 @@ import {
   sampleDemonstrations,
   scoreContinuations,
   scoreExactMatch,
+  shuffleLabels,
   summarize,
 } from "../lib/eval/icl.ts";
 import { mappingTask, pureIclEpisode, pureIclStream } from "../datasets/icl_tasks.ts";
@@ -489,4 +490,14 @@ Deno.test("icl end to end: a micro GPT trained on pure-ICL sequences beats chanc
   assert.ok(Math.abs(k0.mean - 0.1) < 0.08, `K = 0 should be at chance, got ${k0.mean}`);
   assert.ok(k8.mean > 0.25, `K = 8 should beat chance (0.1) clearly, got ${k8.mean}`);
   model.dispose();
+});
+
+Deno.test("shuffleLabels: same inputs, same labels in the same numbers, permuted; seeded", () => {
+  const demos = Array.from({ length: 30 }, (_, i) => ({ input: `x${i}`, target: String(i % 3) }));
+  const a = shuffleLabels(demos, new Rng(4));
+  assert.deepEqual(a.map((d) => d.input), demos.map((d) => d.input));
+  assert.deepEqual(a.map((d) => d.target).sort(), demos.map((d) => d.target).sort());
+  assert.ok(a.some((d, i) => d.target !== demos[i].target), "nothing moved");
+  assert.deepEqual(shuffleLabels(demos, new Rng(4)), a);
+  assert.equal(demos[0].target, "0", "the input is not modified");
 });

@@ -4,7 +4,16 @@ import { initBackend } from "../lib/backend.ts";
 import { makeConfig } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { defaultTrainConfig, Trainer } from "../lib/train/trainer.ts";
-import { iclScore, inductionScores, repeatedSequences } from "../lib/eval/induction.ts";
+import {
+  iclScore,
+  inductionScores,
+  repeatedSequences,
+  trainingProbe,
+  trainingProbeSpec,
+} from "../lib/eval/induction.ts";
+import { evaluateIcl } from "../lib/eval/icl.ts";
+import { CharTokenizer } from "../lib/tokenizers/char.ts";
+import { lossByPosition } from "../lib/train/position_loss.ts";
 
 await initBackend();
 
@@ -101,4 +110,62 @@ Deno.test("induction: the ICL score is late loss minus early loss", () => {
   assert.equal(iclScore(loss, [0, 2], [4, 6]), 1 - 3.5);
   assert.throws(() => iclScore(loss, [2, 2], [4, 6]), /early/);
   assert.throws(() => iclScore(loss, [0, 2], [4, 7]), /past the 6 positions/);
+});
+
+Deno.test("trainingProbe: the same numbers as inductionScores, iclScore and evaluateIcl; no leak", async () => {
+  const symbols = [..." abcdefgh0123"];
+  const model = tinyModel(symbols.length, 32, 4);
+  const tokenizer = new CharTokenizer(symbols);
+  const sequences = repeatedSequences([...Array(8).keys()].map((i) => i + 1), {
+    period: 6,
+    count: 4,
+    seed: 2,
+  });
+  const val = Int32Array.from({ length: 400 }, (_, i) => (i * 5) % symbols.length);
+  const task = {
+    pool: [..."abcd"].map((c, i) => ({ input: c, target: String(i % 3) })),
+    queries: [..."abcd"].map((c, i) => ({ input: c, target: String(i % 3) })),
+    candidates: ["0", "1", "2", "3"],
+    sharedInputs: true,
+  };
+  const format = { arrow: "", separator: " ", descriptionSeparator: "\n" };
+  const args = {
+    sequences,
+    val,
+    early: [2, 6] as [number, number],
+    late: [20, 32] as [number, number],
+    tasks: [task, task],
+    shots: [0, 2],
+    symbols,
+    format,
+    keepPatterns: true,
+  };
+  await trainingProbe(model, args); // warm-up
+  const before = tf.memory().numTensors;
+  const p = await trainingProbe(model, args);
+  assert.equal(tf.memory().numTensors, before);
+  const ind = inductionScores(model, sequences);
+  assert.deepEqual(p.scores, ind.scores);
+  assert.deepEqual(p.best, ind.best);
+  assert.equal(p.firstCopy, ind.firstCopyLoss);
+  assert.equal(p.secondCopy, ind.secondCopyLoss);
+  assert.deepEqual(p.patterns, ind.patterns);
+  const byPos = await lossByPosition(model, val, { batches: 2, batchSize: 16, seed: 7 });
+  assert.equal(p.icl, iclScore(byPos, [2, 6], [20, 32]));
+  const e = evaluateIcl({
+    model,
+    tokenizer,
+    task: () => task,
+    shots: [0, 2],
+    seeds: [0, 1],
+    method: "likelihood",
+    format,
+    batchSize: 48,
+  });
+  assert.deepEqual(p.accuracy, e.shots.map((s) => s.mean));
+  assert.equal((await trainingProbe(model, { ...args, keepPatterns: false })).patterns, undefined);
+  const spec = trainingProbeSpec(10, args);
+  assert.equal(spec.name, "trainingProbe");
+  assert.equal(typeof (await import(spec.module))[spec.name], "function");
+  model.dispose();
 });

@@ -679,6 +679,11 @@ export interface EvaluateOptions {
   wrongLabelFraction?: number;
   /** Labels to draw wrong ones from (default: the task's candidates, else the pool's targets). */
   labelSpace?: readonly string[];
+  /**
+   * Permute the targets among each prompt's demonstrations (see {@link shuffleLabels}): the
+   * labels in play stay, which input has which is lost. Default false.
+   */
+  shuffleLabels?: boolean;
   /** Sequences per forward pass (default 32). */
   batchSize?: number;
   /** Exact method: the decoder (default {@link greedyGenerator} of the model). */
@@ -794,6 +799,16 @@ export function corruptLabels(
 }
 
 /**
+ * A copy of `demos` whose targets are a random permutation of theirs: the same labels, in the
+ * same numbers, no longer tied to their inputs. A control for tasks whose rule exists only in the
+ * context: a model that reads the rule falls to what the label space alone gives.
+ */
+export function shuffleLabels(demos: readonly IclExample[], rng: Rng): IclExample[] {
+  const targets = rng.shuffle(demos.map((d) => d.target));
+  return demos.map((d, i) => ({ input: d.input, target: targets[i] }));
+}
+
+/**
  * Accuracy against the number of demonstrations K, over seeds: for every seed, every query gets
  * its own random demonstrations from the pool (nested over K, see
  * {@link sampleDemonstrations}), optionally with wrong labels, and all queries of a (K, seed)
@@ -837,6 +852,7 @@ export function evaluateIcl(options: EvaluateOptions): IclEvaluation {
       const prompts = task.queries.map((q, i) => {
         let demos = orders[i].slice(0, k).map((j) => task.pool[j]);
         if (fraction > 0) demos = corruptLabels(demos, fraction, labelSpace, wrongRng);
+        if (options.shuffleLabels) demos = shuffleLabels(demos, wrongRng);
         return buildPrompt(q, demos, { format, description });
       });
       let answers: string[], correct: boolean[], accuracy: number;

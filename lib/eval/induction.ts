@@ -14,6 +14,10 @@
 import * as tf from "@tensorflow/tfjs";
 import type { GPT } from "../model/gpt.ts";
 import { Rng } from "../random.ts";
+import { lossByPosition } from "../train/position_loss.ts";
+import { CharTokenizer } from "../tokenizers/char.ts";
+import { evaluateIcl, type IclTask, type PromptFormat } from "./icl.ts";
+import type { ProbeSpec } from "../train/jobs.ts";
 
 /** Options of {@link repeatedSequences}. */
 export interface RepeatedOptions {
@@ -58,6 +62,8 @@ export interface InductionResult {
   secondCopyLoss: number;
   /** Attention weights [T][T] of the best head on the first sequence, for drawing. */
   bestPattern: number[][];
+  /** Attention weights of every head on the first sequence, [layer][head][T][T]. */
+  patterns: number[][][][];
 }
 
 /**
@@ -94,11 +100,12 @@ export function inductionScores(model: GPT, sequences: readonly number[][]): Ind
   const mean = (xs: number[]) => xs.reduce((a, v) => a + v, 0) / xs.length;
   const scores: number[][] = [];
   let best = { layer: 0, head: 0, score: -Infinity };
-  let bestPattern: number[][] = [];
+  const patterns: number[][][][] = [];
   for (const [layer, weights] of attention!.entries()) {
     const w = weights.arraySync() as number[][][][]; // [B, H, T, T]
     weights.dispose();
     const nHead = w[0].length;
+    patterns.push(w[0]);
     const row: number[] = [];
     for (let h = 0; h < nHead; h++) {
       let sum = 0, n = 0;
@@ -107,7 +114,7 @@ export function inductionScores(model: GPT, sequences: readonly number[][]): Ind
       }
       const score = sum / n;
       row.push(score);
-      if (score > best.score) best = { layer, head: h, score }, bestPattern = w[0][h];
+      if (score > best.score) best = { layer, head: h, score };
     }
     scores.push(row);
   }
@@ -116,7 +123,8 @@ export function inductionScores(model: GPT, sequences: readonly number[][]): Ind
     best,
     firstCopyLoss: mean(perPosition.slice(0, period - 1)),
     secondCopyLoss: mean(perPosition.slice(period, t - 1)),
-    bestPattern,
+    bestPattern: patterns[best.layer][best.head],
+    patterns,
   };
 }
 
@@ -146,4 +154,80 @@ export function iclScore(
     return xs.reduce((a, v) => a + v, 0) / xs.length;
   };
   return span(late, "late") - span(early, "early");
+}
+
+/** What {@link trainingProbe} measures on (structured-cloneable, so a worker can receive it). */
+export interface TrainingProbeArgs {
+  /** Repeated runs for {@link inductionScores} (a block, twice). */
+  sequences: number[][];
+  /** Held-out token stream for the ICL score. */
+  val: Int32Array;
+  /** Early and late position ranges of the ICL score. */
+  early: [number, number];
+  late: [number, number];
+  /** In-context tasks, scored by likelihood at each K of `shots`. */
+  tasks: IclTask[];
+  /** Demonstration counts to score. */
+  shots: number[];
+  /** The character vocabulary (`CharTokenizer` symbols). */
+  symbols: string[];
+  /** Prompt layout of the tasks. */
+  format: PromptFormat;
+  /** Also return every head's attention on the first sequence. */
+  keepPatterns?: boolean;
+}
+
+/** One probe of a model during training. */
+export interface TrainingProbe {
+  /** Loss on the first copy of the repeated runs (nats). */
+  firstCopy: number;
+  /** Loss on the second copy. */
+  secondCopy: number;
+  /** Induction score of every head, [layer][head]. */
+  scores: number[][];
+  /** The best head and its score. */
+  best: { layer: number; head: number; score: number };
+  /** ICL score (late minus early loss) on the held-out stream. */
+  icl: number;
+  /** Mean accuracy over the tasks at each K of `shots`. */
+  accuracy: number[];
+  /** Every head's attention on the first sequence, when asked. */
+  patterns?: number[][][][];
+}
+
+/**
+ * The induction-head and in-context measurements of a model in one call, for probing it while it
+ * trains (lib/train/jobs.ts calls it by name inside a worker).
+ */
+export async function trainingProbe(model: GPT, args: TrainingProbeArgs): Promise<TrainingProbe> {
+  const ind = inductionScores(model, args.sequences);
+  const byPosition = await lossByPosition(model, args.val, { batches: 2, batchSize: 16, seed: 7 });
+  const tokenizer = new CharTokenizer(args.symbols);
+  const evaluation = evaluateIcl({
+    model,
+    tokenizer,
+    task: (i) => args.tasks[i],
+    shots: args.shots,
+    seeds: args.tasks.map((_, i) => i),
+    method: "likelihood",
+    format: args.format,
+    batchSize: 48,
+  });
+  return {
+    firstCopy: ind.firstCopyLoss,
+    secondCopy: ind.secondCopyLoss,
+    scores: ind.scores,
+    best: ind.best,
+    icl: iclScore(byPosition, args.early, args.late),
+    accuracy: evaluation.shots.map((s) => s.mean),
+    patterns: args.keepPatterns ? ind.patterns : undefined,
+  };
+}
+
+/**
+ * The {@link ProbeSpec} that makes a training job (lib/train/jobs.ts) call {@link trainingProbe}
+ * every `every` steps, in whatever worker runs it.
+ */
+export function trainingProbeSpec(every: number, args: TrainingProbeArgs): ProbeSpec {
+  return { module: import.meta.url, name: "trainingProbe", every, args };
 }
