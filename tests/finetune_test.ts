@@ -651,3 +651,39 @@ Deno.test("λ = 0 with an untied output matrix: lm_head takes no part and stays 
   model.dispose();
   head.dispose();
 });
+
+Deno.test("FineTuner: every epoch is a fresh permutation of the examples; weight decay reaches AdamW", () => {
+  // Eight distinct one-letter examples, batches of 4: epoch e is batches 2e and 2e + 1.
+  const letters = "abcdefgh";
+  const train = [...letters].map((c, i) => ({ text: c, label: i % 2 }));
+  const data = { kind: "classification" as const, numClasses: 2, train, val: train };
+  const config = defaultFineTuneConfig({
+    steps: 10,
+    batchSize: 4,
+    lr: 1e-3,
+    seed: 4,
+    weightDecay: 0.37,
+  });
+  const model = extendEmbeddings(
+    GPT.create(coursePreset("micro", { vocabSize: 10, contextLength: 16 }), 0),
+    3,
+    1,
+  );
+  const head = TaskHead.forTask("classification", 2, 16, 3);
+  const tuner = new FineTuner(model, head, tok, data, config);
+  assert.equal(tuner.optimizer.options.weightDecay, 0.37);
+  // The one real token after [Start] identifies the example.
+  const firstTokens = (b: ReturnType<typeof tuner.nextBatch>) =>
+    Array.from({ length: b.numSeqs }, (_, r) => b.ids[r * b.seqLen + 1]);
+  const epochs = Array.from({ length: 3 }, () => [
+    ...firstTokens(tuner.nextBatch()),
+    ...firstTokens(tuner.nextBatch()),
+  ]);
+  for (const e of epochs) assert.equal(new Set(e).size, 8, `not a permutation: ${e}`);
+  assert.ok(
+    epochs[0].join() !== epochs[1].join() || epochs[1].join() !== epochs[2].join(),
+    "the order never changes between epochs",
+  );
+  model.dispose();
+  head.dispose();
+});

@@ -501,3 +501,38 @@ Deno.test("shuffleLabels: same inputs, same labels in the same numbers, permuted
   assert.deepEqual(shuffleLabels(demos, new Rng(4)), a);
   assert.equal(demos[0].target, "0", "the input is not modified");
 });
+
+Deno.test("evaluateIcl: likelihood ranks by mean log-probability unless asked for the sum", () => {
+  // A fake model with the same next-token distribution everywhere: a .3, b .45, c .2, space .05.
+  // "a" has sum = mean = ln .3 = −1.20; "bb" has sum 2 ln .45 = −1.60 but mean −0.80. So the mean
+  // picks "bb" (the target) and the sum picks "a".
+  const tokenizer = new CharTokenizer(["a", "b", "c", " "]);
+  const logp = [0.3, 0.45, 0.2, 0.05].map(Math.log);
+  const model = {
+    config: { contextLength: 16, vocabSize: 4 },
+    forward: (idx: tf.Tensor2D) => {
+      const [b, t] = idx.shape;
+      return { logits: tf.tensor3d(Array(b * t).fill(logp).flat(), [b, t, 4]) };
+    },
+  };
+  const task = {
+    pool: [{ input: "c", target: "a" }],
+    queries: [{ input: "c", target: "bb" }],
+    candidates: ["a", "bb"],
+    sharedInputs: true,
+  };
+  const run = (rankBy?: "sum" | "mean") =>
+    evaluateIcl({
+      model,
+      tokenizer,
+      task,
+      shots: [0],
+      seeds: [0],
+      method: "likelihood",
+      format: { arrow: "", separator: " " },
+      rankBy,
+    }).runs[0].answers[0];
+  assert.equal(run(), "bb");
+  assert.equal(run("mean"), "bb");
+  assert.equal(run("sum"), "a");
+});

@@ -10,8 +10,26 @@ import {
 } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { crossEntropy } from "../lib/model/layers.ts";
+import { setReferenceKernels } from "../lib/kernels/dispatch.ts";
 
 await initBackend();
+
+/**
+ * Registers a model test twice: on the fused kernels (the default path) and on the plain tfjs
+ * reference compositions, so a bug in either path's masking or arithmetic fails a test.
+ */
+function bothPaths(name: string, fn: () => void | Promise<void>): void {
+  for (const reference of [false, true]) {
+    Deno.test(`${name} [${reference ? "reference" : "fused"} path]`, async () => {
+      setReferenceKernels(reference);
+      try {
+        await fn();
+      } finally {
+        setReferenceKernels(false);
+      }
+    });
+  }
+}
 
 const micro = (overrides = {}) =>
   coursePreset("micro", { vocabSize: 11, contextLength: 8, ...overrides });
@@ -113,7 +131,7 @@ Deno.test("bad configs give errors that name the problem", () => {
   );
 });
 
-Deno.test("forward shapes, and too-long input is refused", () => {
+bothPaths("forward shapes, and too-long input is refused", () => {
   const model = GPT.create(micro(), 1);
   const x = ids(3, 5, 11, 1);
   const { logits, hidden } = model.forward(x);
@@ -127,7 +145,7 @@ Deno.test("forward shapes, and too-long input is refused", () => {
   model.dispose();
 });
 
-Deno.test("causality: changing a future token never changes earlier logits", () => {
+bothPaths("causality: changing a future token never changes earlier logits", () => {
   for (const norm of ["pre", "post"] as const) {
     const model = GPT.create(micro({ norm }), 2);
     const a = ids(2, 8, 11, 3);
@@ -155,7 +173,7 @@ Deno.test("causality: changing a future token never changes earlier logits", () 
   }
 });
 
-Deno.test("an untrained model's loss is close to ln(vocab)", () => {
+bothPaths("an untrained model's loss is close to ln(vocab)", () => {
   const model = GPT.create(
     coursePreset("tiny", { vocabSize: 89, contextLength: 32 }),
     0,
@@ -184,7 +202,7 @@ Deno.test("crossEntropy ignores targets of -1 and matches a hand computation", (
   tf.dispose([logits, targets]);
 });
 
-Deno.test("gradients match finite differences", () => {
+bothPaths("gradients match finite differences", () => {
   for (const norm of ["pre", "post"] as const) {
     const model = GPT.create(
       micro({ norm, vocabSize: 7, contextLength: 6 }),
@@ -233,7 +251,7 @@ Deno.test("gradients match finite differences", () => {
   }
 });
 
-Deno.test("same seed, same weights and logits", () => {
+bothPaths("same seed, same weights and logits", () => {
   const a = GPT.create(micro(), 42),
     b = GPT.create(micro(), 42),
     c = GPT.create(micro(), 43);

@@ -372,3 +372,96 @@ Deno.test("lossByPosition: one value per position whose mean is the model's loss
   assert.equal(short.length, 5);
   model.dispose();
 });
+
+Deno.test("AdamW: three steps by hand, bias correction, decay only where it applies, clipping active", () => {
+  // Two parameters: a linear matrix (decays) and a bias (does not). Gradients chosen so that
+  // step 2 is clipped (global norm 5 > 1) and steps 1 and 3 are not.
+  const params = new Map<string, tf.Variable>([
+    ["h.0.mlp.c_fc.weight", tf.variable(tf.tensor([0.5, -1.0]))],
+    ["h.0.mlp.c_fc.bias", tf.variable(tf.tensor([2.0]))],
+  ]);
+  const opt = { beta1: 0.8, beta2: 0.9, eps: 1e-8, weightDecay: 0.5 };
+  const adam = new AdamW(params, opt);
+  const grads = [
+    [[0.3, -0.4], [0.1]], // norm 0.51: not clipped
+    [[3.0, 0.0], [4.0]], // norm 5: clipped to 1 (scale 0.2)
+    [[-0.2, 0.1], [0.05]],
+  ];
+  const lrs = [0.1, 0.05, 0.02];
+  // Reference in float64, written from the algorithm's definition.
+  const w = [[0.5, -1.0], [2.0]];
+  const m = [[0, 0], [0]], v = [[0, 0], [0]];
+  const decays = [true, false];
+  for (let t = 1; t <= 3; t++) {
+    const g = grads[t - 1];
+    const norm = Math.sqrt(g.flat().reduce((a, x) => a + x * x, 0));
+    const scale = norm > 1 ? 1 / norm : 1;
+    const stats = adam.stepArrays(
+      new Map([
+        ["h.0.mlp.c_fc.weight", Float32Array.from(g[0])],
+        ["h.0.mlp.c_fc.bias", Float32Array.from(g[1])],
+      ]),
+      lrs[t - 1],
+      1,
+    );
+    assert.ok(Math.abs(stats.gradNorm - norm) < 1e-6);
+    assert.ok(Math.abs(stats.clipScale - scale) < 1e-7);
+    for (let p = 0; p < 2; p++) {
+      for (let i = 0; i < w[p].length; i++) {
+        const gi = g[p][i] * scale;
+        m[p][i] = opt.beta1 * m[p][i] + (1 - opt.beta1) * gi;
+        v[p][i] = opt.beta2 * v[p][i] + (1 - opt.beta2) * gi * gi;
+        const mHat = m[p][i] / (1 - opt.beta1 ** t), vHat = v[p][i] / (1 - opt.beta2 ** t);
+        const decay = decays[p] ? 1 - lrs[t - 1] * opt.weightDecay : 1;
+        w[p][i] = w[p][i] * decay - lrs[t - 1] * mHat / (Math.sqrt(vHat) + opt.eps);
+      }
+    }
+    const got = [...params.values()].map((x) => Array.from(x.dataSync()));
+    for (let p = 0; p < 2; p++) {
+      got[p].forEach((x, i) =>
+        assert.ok(Math.abs(x - w[p][i]) < 1e-6, `step ${t}, param ${p}[${i}]: ${x} vs ${w[p][i]}`)
+      );
+    }
+  }
+  assert.equal(adam.state.t, 3);
+  params.forEach((p) => p.dispose());
+});
+
+Deno.test("Trainer: the optimizer gets the config's betas and weight decay", () => {
+  const model = GPT.create(config(), 0);
+  const cfg = { ...trainConfig(4), beta1: 0.7, beta2: 0.8, weightDecay: 0.3 };
+  const trainer = new Trainer(model, split, cfg);
+  assert.equal(trainer.optimizer.options.beta1, 0.7);
+  assert.equal(trainer.optimizer.options.beta2, 0.8);
+  assert.equal(trainer.optimizer.options.weightDecay, 0.3);
+  model.dispose();
+});
+
+Deno.test("BatchSampler: every window start from 0 to the last one can be drawn, no other", () => {
+  const tokens = Int32Array.from({ length: 20 }, (_, i) => i);
+  const t = 5, sampler = new BatchSampler(tokens, 1, t, 4);
+  const starts = new Set<number>();
+  for (let i = 0; i < 4000; i++) {
+    const b = sampler.next();
+    starts.add(b.x[0]);
+    assert.deepEqual(Array.from(b.y), Array.from(b.x).map((x) => x + 1));
+  }
+  // The last window is tokens[14..19) with targets up to tokens[19].
+  assert.deepEqual([...starts].sort((a, b) => a - b), Array.from({ length: 15 }, (_, i) => i));
+});
+
+Deno.test("warmupCosine: edges — no warm-up, the step that ends warm-up, runs shorter than warm-up", () => {
+  const none = warmupCosine({ maxLr: 1, minLr: 0.1, warmupSteps: 0, totalSteps: 10 });
+  assert.ok(Math.abs(none(0) - 1) < 1e-12, "no warm-up starts at the peak");
+  const s = warmupCosine({ maxLr: 1, minLr: 0.1, warmupSteps: 4, totalSteps: 10 });
+  // Warm-up is linear, (step + 1) / warmupSteps: the last warm-up step reaches the peak.
+  assert.deepEqual([0, 1, 2, 3].map(s), [0.25, 0.5, 0.75, 1]);
+  assert.ok(Math.abs(s(4) - 1) < 1e-12, "the cosine starts at the peak");
+  assert.ok(s(5) < 1, "and decays from there");
+  assert.ok(Math.abs(s(10) - 0.1) < 1e-12, "minLr at the end");
+  const short = warmupCosine({ maxLr: 1, minLr: 0.1, warmupSteps: 50, totalSteps: 10 });
+  for (let i = 0; i < 10; i++) {
+    const v = short(i);
+    assert.ok(Number.isFinite(v) && v > 0 && v <= 1, `step ${i}: ${v}`);
+  }
+});
