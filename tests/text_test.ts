@@ -103,3 +103,23 @@ Deno.test("sampleToken: frequencies follow softmax(logits / T) at several temper
   assert.equal(counts[1] + counts[3], 0);
   assert.ok(Math.abs(counts[2] / n - p2) < 0.015);
 });
+
+Deno.test("generate: temperature and topK reach the sampler", () => {
+  const model = GPT.create(coursePreset("micro", { vocabSize: 9, contextLength: 8 }), 3);
+  const prompt = [1, 2, 3];
+  const greedy = generate(model, prompt, { maxNewTokens: 12, temperature: 0 });
+  // topK = 1 leaves only the most likely token, whatever the temperature.
+  assert.deepEqual(generate(model, prompt, { maxNewTokens: 12, temperature: 50, topK: 1 }), greedy);
+  // A tiny temperature is greedy in practice; a huge one is not (an untrained model's logits
+  // are close, so T = 50 is nearly uniform over 9 tokens).
+  assert.deepEqual(generate(model, prompt, { maxNewTokens: 12, temperature: 1e-4 }), greedy);
+  const hot = [1, 2, 3, 4].map((seed) =>
+    generate(model, prompt, { maxNewTokens: 12, temperature: 50, seed }).slice(3).join()
+  );
+  assert.ok(
+    hot.some((h) => h !== greedy.slice(3).join()),
+    "temperature 50 sampled the argmax only",
+  );
+  assert.equal(new Set(hot).size, 4, "different seeds, same samples");
+  model.dispose();
+});

@@ -48,7 +48,7 @@ const trainConfig = (steps: number) =>
 
 Deno.test("training lowers the loss and keeps numTensors flat", async () => {
   const model = GPT.create(config(), 0);
-  const trainer = new Trainer(model, split, trainConfig(40));
+  const trainer = new Trainer(model, split, { ...trainConfig(150), lr: 1e-2, evalInterval: 25 });
   await trainer.trainStep();
   const before = tf.memory().numTensors;
   const counts: number[] = [];
@@ -58,6 +58,9 @@ Deno.test("training lowers the loss and keeps numTensors flat", async () => {
     `numTensors drifted: ${before} -> ${[...new Set(counts)]}`,
   );
   const evals = trainer.history.evals;
+  // The stream is 90% a fixed pattern: about 0.54 nats is reachable, ln 13 = 2.56 is guessing.
+  // 150 steps at lr 1e-2 get below 0.85 here (0.80 measured); a weakened optimizer does not.
+  assert.ok(evals.at(-1)!.valLoss < 0.95, `val after 150 steps: ${evals.at(-1)!.valLoss}`);
   assert.ok(
     evals.at(-1)!.valLoss < evals[0].valLoss - 0.3,
     `val ${evals[0].valLoss} -> ${evals.at(-1)!.valLoss}`,
