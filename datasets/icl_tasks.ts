@@ -397,6 +397,14 @@ export function mappingTask(options: Partial<Omit<MappingTask, "kind">> = {}): M
         "so every label gets the same number of inputs",
     );
   }
+  const nonsenseWords = CONSONANTS.length * VOWELS.length * CONSONANTS.length;
+  if (t.inputs === "nonsense" && t.numInputs > nonsenseWords) {
+    // sampleRule draws distinct words until it has numInputs: past this it would never stop.
+    throw new Error(
+      `mappingTask: numInputs (${t.numInputs}) exceeds the ${nonsenseWords} distinct ` +
+        "consonant-vowel-consonant words; give an input list or fewer inputs",
+    );
+  }
   if (t.inputs !== "nonsense") {
     if (new Set(t.inputs).size !== t.inputs.length) {
       throw new Error("mappingTask: duplicate inputs");

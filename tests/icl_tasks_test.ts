@@ -435,3 +435,11 @@ Deno.test("icl tasks: alphabet validation names the bad character", () => {
   });
   assert.ok(m.text.includes("48 and 76: -- 124"));
 });
+
+Deno.test("mappingTask: more nonsense inputs than distinct words is an error, not an endless loop", () => {
+  assert.throws(
+    () => mappingTask({ numInputs: 1623, numLabels: 3 }),
+    /numInputs \(1623\) exceeds the 1620 distinct consonant-vowel-consonant words/,
+  );
+  assert.equal(mappingTask({ numInputs: 1620, numLabels: 3 }).numInputs, 1620);
+});
