@@ -6,6 +6,7 @@ import { GPT } from "../lib/model/gpt.ts";
 import { defaultTrainConfig, Trainer } from "../lib/train/trainer.ts";
 import {
   iclScore,
+  inductionScore,
   inductionScores,
   repeatedSequences,
   trainingProbe,
@@ -168,4 +169,32 @@ Deno.test("trainingProbe: the same numbers as inductionScores, iclScore and eval
   assert.equal(spec.name, "trainingProbe");
   assert.equal(typeof (await import(spec.module))[spec.name], "function");
   model.dispose();
+});
+
+Deno.test("inductionScore: 1 for a hand-built induction head, the expected value for others", () => {
+  const period = 5, t = 2 * period;
+  const pattern = (f: (i: number, j: number) => number) =>
+    Array.from({ length: t }, (_, i) => Array.from({ length: t }, (_, j) => f(i, j)));
+  // Perfect induction head: second-copy position i attends only to i − period + 1.
+  const perfect = pattern((
+    i,
+    j,
+  ) => (i >= period ? (j === i - period + 1 ? 1 : 0) : j === i ? 1 : 0));
+  assert.equal(inductionScore([perfect, perfect], period), 1);
+  // Previous-token head: attends to i − 1, never to the induction target.
+  const previous = pattern((i, j) => (j === Math.max(0, i - 1) ? 1 : 0));
+  assert.equal(inductionScore([previous], period), 0);
+  // Uniform causal attention: row i puts 1 / (i + 1) on every key.
+  const uniform = pattern((i, j) => (j <= i ? 1 / (i + 1) : 0));
+  let want = 0;
+  for (let i = period; i < t; i++) want += 1 / (i + 1);
+  assert.ok(Math.abs(inductionScore([uniform], period) - want / period) < 1e-12);
+  // Half on the target, half on the diagonal.
+  const half = pattern((
+    i,
+    j,
+  ) => (i >= period ? (j === i - period + 1 ? 0.5 : j === i ? 0.5 : 0) : 0));
+  assert.equal(inductionScore([half], period), 0.5);
+  assert.throws(() => inductionScore([perfect], 4), /expected 2 · period = 8/);
+  assert.throws(() => inductionScore([perfect], 1), /period must be an integer ≥ 2/);
 });

@@ -67,6 +67,28 @@ export interface InductionResult {
 }
 
 /**
+ * The induction score of one head from its attention weights on sequences that are a block of
+ * `period` tokens written twice (`weights[s][i][j]`: sequence s, query i, key j): the mean weight
+ * from each second-copy position i on its induction target i − period + 1, the token that followed
+ * the same token in the first copy. A perfect induction head scores 1.
+ */
+export function inductionScore(weights: readonly number[][][], period: number): number {
+  if (!Number.isInteger(period) || period < 2) {
+    throw new RangeError(`inductionScore: period must be an integer ≥ 2, got ${period}`);
+  }
+  let sum = 0, n = 0;
+  for (const w of weights) {
+    if (w.length !== 2 * period) {
+      throw new RangeError(
+        `inductionScore: a pattern has ${w.length} rows, expected 2 · period = ${2 * period}`,
+      );
+    }
+    for (let i = period; i < 2 * period; i++) sum += w[i][i - period + 1], n++;
+  }
+  return sum / n;
+}
+
+/**
  * Induction score of every head of `model` on repeated random sequences (see
  * {@link repeatedSequences}; all must have the same even length 2 · period ≤ the context), and the
  * loss on the first copy against the second: a model that copies predicts the second copy far
@@ -108,11 +130,7 @@ export function inductionScores(model: GPT, sequences: readonly number[][]): Ind
     patterns.push(w[0]);
     const row: number[] = [];
     for (let h = 0; h < nHead; h++) {
-      let sum = 0, n = 0;
-      for (let s = 0; s < b; s++) {
-        for (let i = period; i < t; i++) sum += w[s][h][i][i - period + 1], n++;
-      }
-      const score = sum / n;
+      const score = inductionScore(w.map((seq) => seq[h]), period);
       row.push(score);
       if (score > best.score) best = { layer, head: h, score };
     }
