@@ -68,4 +68,8 @@ Deno.test("runTrainingJobs: a missing probe or a bad setting fails with the job'
   );
   const zero = { ...job("zero", 1), probe: { module: import.meta.url, name: "wpeSum", every: 0 } };
   await assert.rejects(runTrainingJob(zero), /every must be an integer ≥ 1/);
+  await assert.rejects(
+    runTrainingJobs([job("a", 1)], { workers: 0 }),
+    /workers must be an integer ≥ 1/,
+  );
 });

@@ -159,13 +159,11 @@ export async function runTrainingJobs(
   jobs: TrainingJob[],
   options: RunTrainingJobsOptions = {},
 ): Promise<TrainingJobResult[]> {
-  const count = Math.min(
-    jobs.length,
-    options.workers ?? Math.max(1, navigator.hardwareConcurrency || 1),
-  );
-  if (!(Number.isInteger(count) && count >= 0)) {
+  const wanted = options.workers ?? Math.max(1, navigator.hardwareConcurrency || 1);
+  if (!(Number.isInteger(wanted) && wanted >= 1)) {
     throw new RangeError(`runTrainingJobs: workers must be an integer ≥ 1, got ${options.workers}`);
   }
+  const count = Math.min(jobs.length, wanted);
   const backend = options.backend ?? backendInfo()?.name ?? "wasm";
   const results: TrainingJobResult[] = new Array(jobs.length);
   const workers: Worker[] = [];
