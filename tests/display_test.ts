@@ -14,13 +14,16 @@ import {
   lineChartSVG,
   linePlotBundle,
   LivePlot,
+  markdownBundle,
   PLOTLY_MIME,
   type PlotlyFigure,
   Progress,
+  quantileDomain,
   RecordingBackend,
   type Series,
   show,
   SVG_NS,
+  svgToHtml,
   tableBundle,
 } from "../lib/display/mod.ts";
 
@@ -30,6 +33,7 @@ const assertEquals = <T>(actual: T, expected: T, msg?: string): void =>
   nodeAssert.deepStrictEqual(actual, expected, msg);
 const assertFalse = (cond: unknown, msg?: string): void => nodeAssert.ok(!cond, msg);
 const assertMatch = (s: string, re: RegExp): void => nodeAssert.match(s, re);
+const assertThrows = (fn: () => unknown): void => nodeAssert.throws(fn);
 const assertStringIncludes = (s: string, part: string): void =>
   nodeAssert.ok(
     s.includes(part),
@@ -228,7 +232,14 @@ Deno.test("barChartSVG draws one bar per finite value", () => {
 // Bundles
 // ---------------------------------------------------------------------------
 
-const CHART_KEYS = [PLOTLY_MIME, "image/svg+xml", "text/html", "text/plain"];
+const CHART_KEYS = [PLOTLY_MIME, "text/html", "text/plain"];
+
+/** The SVG inside a chart bundle's `<img src="data:image/svg+xml;base64,…">`. */
+function svgOfHtml(html: string): string {
+  const m = /^<img src="data:image\/svg\+xml;base64,([A-Za-z0-9+/=]+)"/.exec(html);
+  assert(m, `not an <img> with a base64 SVG data URL: ${html.slice(0, 80)}`);
+  return new TextDecoder().decode(Uint8Array.from(atob(m[1]), (c) => c.charCodeAt(0)));
+}
 
 Deno.test("linePlotBundle has all MIME types and matching plotly traces", () => {
   const bundle = linePlotBundle([
@@ -247,9 +258,21 @@ Deno.test("linePlotBundle has all MIME types and matching plotly traces", () => 
   assertEquals(yaxis.range, [0, 1]);
   // JSON-serialisable as-is (what the kernel sends).
   assertEquals(JSON.parse(JSON.stringify(fig)), fig);
+  // The static chart is an image (untrusted front ends strip inline SVG): the same SVG
+  // lineChartSVG draws, at its size, with the text summary as alt text.
   const html = bundle["text/html"] as string;
-  assertMatch(html, /^<div[^>]*><svg /);
-  assertStringIncludes(html, bundle["image/svg+xml"] as string);
+  assertEquals(
+    svgOfHtml(html),
+    lineChartSVG([
+      { name: "train", x: [0, 1, 2], y: [3, NaN, 1.5] },
+      { name: "val", x: [0, 2], y: [3.2, 2], dash: true },
+    ], { title: "loss", logY: true, yDomain: [1, 10] }),
+  );
+  assertMatch(html, / width="640" height="360" alt="loss: train 3 pts/);
+  assert(!/<svg/.test(html), "no inline SVG");
+  // Plotly's toolbar must not cover the title.
+  assertEquals(fig.layout.modebar, { orientation: "v" });
+  assertEquals((fig.layout.title as { xanchor: string }).xanchor, "left");
   assertStringIncludes(
     bundle["text/plain"] as string,
     "train 3 pts, last 1.5 @ 2",
@@ -272,6 +295,10 @@ Deno.test("heatmapBundle and barBundle carry heatmap/bar traces", () => {
     "reversed",
   );
   assertEquals(hb["text/plain"], "Heatmap: 2x3, values 0 .. 5");
+  assertEquals(
+    svgOfHtml(hb["text/html"] as string),
+    heatmapSVG(m, { rowLabels: ["a", "b"], colorScheme: "blues" }),
+  );
 
   const bb = barBundle(["x", "y"], [0.5, 0.75], { title: "acc" });
   assertEquals(Object.keys(bb).sort(), [...CHART_KEYS].sort());
@@ -280,6 +307,58 @@ Deno.test("heatmapBundle and barBundle carry heatmap/bar traces", () => {
   assertEquals(bf.data[0].x, ["x", "y"]);
   assertEquals(bf.data[0].y, [0.5, 0.75]);
   assertEquals(bb["text/plain"], "acc: x=0.5, y=0.75");
+  assertEquals(
+    svgOfHtml(bb["text/html"] as string),
+    barChartSVG(["x", "y"], [0.5, 0.75], { title: "acc" }),
+  );
+});
+
+Deno.test("svgToHtml keeps non-ASCII text and escapes the alt text", () => {
+  const svg = `<svg xmlns="${SVG_NS}" width="12.5" height="8"><text>λ ≤ 1 — 名</text></svg>`;
+  const html = svgToHtml(svg, 'a "quoted" <b>');
+  assertEquals(svgOfHtml(html), svg);
+  assertMatch(html, / width="12.5" height="8" alt="a &quot;quoted&quot; &lt;b&gt;"/);
+  // Without a size on the root the image keeps its intrinsic size.
+  assert(!/ width=/.test(svgToHtml(`<svg xmlns="${SVG_NS}"></svg>`)));
+});
+
+Deno.test("markdownBundle: HTML for untrusted front ends, plain text without markup", () => {
+  const md = "Intro with `code`.\n\n- loss **1.68** nats/char\n- *i* < j & k\n\nEnd";
+  const b = markdownBundle(md);
+  assertEquals(b["text/markdown"], md);
+  assertEquals(
+    b["text/html"],
+    [
+      "<p>Intro with <code>code</code>.</p>",
+      "<ul>",
+      "<li>loss <strong>1.68</strong> nats/char</li>",
+      "<li><em>i</em> &lt; j &amp; k</li>",
+      "</ul>",
+      "<p>End</p>",
+    ].join("\n"),
+  );
+  assertEquals(b["text/plain"], "Intro with code.\n\n• loss 1.68 nats/char\n• i < j & k\n\nEnd");
+});
+
+Deno.test("quantileDomain clips a few large values; colour bars label at least three ticks", () => {
+  const m = Array.from(
+    { length: 10 },
+    (_, i) => Array.from({ length: 10 }, (_, j) => (i === j ? 1 : 0.01 * ((i + j) % 10))),
+  );
+  const [lo, hi] = quantileDomain(m, 0.9);
+  assertEquals(lo, 0);
+  assert(hi < 0.1 && hi > 0, `upper end ${hi}`);
+  assertEquals(quantileDomain([[2, 2]]), [2, 2]);
+  assertEquals(quantileDomain([[NaN]]), [0, 1]);
+  assertThrows(() => quantileDomain(m, 0));
+  // A narrow domain on a short bar once got a single tick (0.1 on [0.001, 0.175]).
+  for (const domain of [[0.001, 0.175], [0, 1], [-3, 7]] as [number, number][]) {
+    const ticks = count(
+      parseSvg(heatmapSVG([[domain[0], domain[1]]], { domain, height: 200 })),
+      "g.colorbar g.tick",
+    );
+    assert(ticks >= 3, `colour bar over [${domain}] has ${ticks} ticks`);
+  }
 });
 
 Deno.test("tableBundle renders html, markdown and aligned text", () => {
@@ -405,7 +484,7 @@ Deno.test("LivePlot throttles renders by its clock and finishes with final data"
   const hook = (final as Record<symbol, unknown>)[Symbol.for("Jupyter.display")];
   assertEquals(typeof hook, "function");
   assertEquals((hook as () => unknown)(), {});
-  assertEquals(Object.keys(final).length, 4);
+  assertEquals(Object.keys(final).length, 3);
   assertEquals((fig.data[0].x as number[]).length, 100);
   assertEquals((fig.data[1].line as { dash: string }).dash, "dash");
   assertEquals(

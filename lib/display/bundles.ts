@@ -1,15 +1,18 @@
 /**
  * Jupyter MIME bundles for charts and tables.
  *
- * Each chart bundle carries the same figure four ways, so every frontend
+ * Each chart bundle carries the same figure three ways, so every front end
  * picks something it can show:
  *
  * - `application/vnd.plotly.v1+json`: an interactive plotly figure (VS Code,
  *   JupyterLab with the plotly renderer),
- * - `image/svg+xml`: the static d3 SVG (GitHub, JupyterLab),
- * - `text/html`: the same SVG inline in a `<div>` (classic Notebook,
- *   nbconvert HTML exports; no JavaScript needed),
- * - `text/plain`: a one-line textual summary (terminals, logs).
+ * - `text/html`: the static d3 SVG as an `<img>` with a `data:` URL
+ *   (classic Notebook, JupyterLab, GitHub, nbconvert HTML exports). Inline
+ *   `<svg>` would not do: a freshly cloned notebook is untrusted, front ends
+ *   sanitise untrusted HTML and strip inline SVG down to its text labels, and
+ *   they refuse untrusted `image/svg+xml` outright; an image survives,
+ * - `text/plain`: a one-line textual summary (terminals, logs, and the
+ *   image's `alt` text).
  *
  * @module
  */
@@ -45,13 +48,55 @@ export interface PlotlyFigure {
 }
 
 /**
- * Wraps an SVG string for the `text/html` MIME type.
+ * Wraps an SVG string for the `text/html` MIME type: an `<img>` whose source
+ * is the SVG as a base64 `data:` URL, at the SVG's own size (scaled down to
+ * fit narrow outputs). Untrusted notebooks keep it, unlike inline `<svg>`.
  *
- * @param svg Standalone SVG markup.
+ * @example
+ * ```ts
+ * const html = svgToHtml('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>');
+ * // '<img src="data:image/svg+xml;base64,..." width="4" height="4" alt="" style="max-width:100%;height:auto">'
+ * ```
+ *
+ * @param svg Standalone SVG markup (its root's `width`/`height` become the image's).
+ * @param alt Text for the image's `alt` attribute (default empty).
  * @returns HTML that shows the SVG without any JavaScript.
  */
-export function svgToHtml(svg: string): string {
-  return `<div style="max-width:100%;overflow-x:auto">${svg}</div>`;
+export function svgToHtml(svg: string, alt = ""): string {
+  const root = /^\s*<svg\b[^>]*>/.exec(svg)?.[0] ?? "";
+  const size = ["width", "height"].map((name) => {
+    const v = new RegExp(`\\s${name}="([0-9.]+)"`).exec(root)?.[1];
+    return v ? ` ${name}="${v}"` : "";
+  }).join("");
+  return `<img src="data:image/svg+xml;base64,${base64Utf8(svg)}"${size} alt="${
+    escapeHtml(alt)
+  }" style="max-width:100%;height:auto">`;
+}
+
+/** Base64 of a string's UTF-8 bytes (btoa alone only takes Latin-1). */
+function base64Utf8(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  const CHUNK = 0x8000; // String.fromCharCode's argument count stays small
+  for (let i = 0; i < bytes.length; i += CHUNK) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + CHUNK));
+  }
+  return btoa(binary);
+}
+
+/**
+ * A chart's MIME bundle from its three renderings.
+ *
+ * @param figure The plotly figure.
+ * @param svg The static SVG.
+ * @param summary The one-line text summary (also the image's `alt`).
+ */
+function chartBundle(figure: PlotlyFigure, svg: string, summary: string): MimeBundle {
+  return {
+    [PLOTLY_MIME]: figure,
+    "text/html": svgToHtml(svg, summary),
+    "text/plain": summary,
+  };
 }
 
 /** Compact number for JSON: 6 significant digits, non-finite as null. */
@@ -70,10 +115,14 @@ function baseLayout(
   height: number,
 ): Record<string, unknown> {
   return {
-    ...(title ? { title: { text: title } } : {}),
+    // Left-aligned title and a vertical toolbar at the right edge: plotly's
+    // default horizontal toolbar sits over the top of the figure and hides
+    // the middle of a centred title.
+    ...(title ? { title: { text: title, x: 0.01, xanchor: "left" } } : {}),
     width,
     height,
-    margin: { l: 60, r: 20, t: title ? 50 : 20, b: 50 },
+    margin: { l: 60, r: 40, t: title ? 50 : 20, b: 50 },
+    modebar: { orientation: "v" },
     plot_bgcolor: "#ffffff",
     paper_bgcolor: "#ffffff",
   };
@@ -154,7 +203,7 @@ export function lineSummary(series: Series[], title?: string): string {
 }
 
 /**
- * Builds a line-plot MIME bundle (plotly JSON, SVG, HTML and plain text).
+ * Builds a line-plot MIME bundle (plotly JSON, the SVG as an HTML image, plain text).
  *
  * @example
  * ```ts
@@ -170,13 +219,11 @@ export function linePlotBundle(
   series: Series[],
   opts: ChartOptions = {},
 ): MimeBundle {
-  const svg = lineChartSVG(series, opts);
-  return {
-    [PLOTLY_MIME]: linePlotly(series, opts),
-    "image/svg+xml": svg,
-    "text/html": svgToHtml(svg),
-    "text/plain": lineSummary(series, opts.title),
-  };
+  return chartBundle(
+    linePlotly(series, opts),
+    lineChartSVG(series, opts),
+    lineSummary(series, opts.title),
+  );
 }
 
 /**
@@ -238,7 +285,7 @@ export function heatmapPlotly(
 }
 
 /**
- * Builds a heatmap MIME bundle (plotly JSON, SVG, HTML and plain text).
+ * Builds a heatmap MIME bundle (plotly JSON, the SVG as an HTML image, plain text).
  *
  * @param matrix Rows of values.
  * @param opts Heatmap options.
@@ -248,22 +295,17 @@ export function heatmapBundle(
   matrix: number[][],
   opts: HeatmapOptions = {},
 ): MimeBundle {
-  const svg = heatmapSVG(matrix, opts);
   const rows = matrix.length;
   const cols = Math.max(0, ...matrix.map((r) => r.length));
   const [lo, hi] = matrixExtent(matrix);
-  return {
-    [PLOTLY_MIME]: heatmapPlotly(matrix, opts),
-    "image/svg+xml": svg,
-    "text/html": svgToHtml(svg),
-    "text/plain": `${opts.title ?? "Heatmap"}: ${rows}x${cols}, values ${shortNumber(lo)} .. ${
-      shortNumber(hi)
-    }`,
-  };
+  const summary = `${opts.title ?? "Heatmap"}: ${rows}x${cols}, values ${shortNumber(lo)} .. ${
+    shortNumber(hi)
+  }`;
+  return chartBundle(heatmapPlotly(matrix, opts), heatmapSVG(matrix, opts), summary);
 }
 
 /**
- * Builds a bar-chart MIME bundle (plotly JSON, SVG, HTML and plain text).
+ * Builds a bar-chart MIME bundle (plotly JSON, the SVG as an HTML image, plain text).
  *
  * @param labels Category labels.
  * @param values One value per label.
@@ -275,7 +317,6 @@ export function barBundle(
   values: number[],
   opts: BarChartOptions = {},
 ): MimeBundle {
-  const svg = barChartSVG(labels, values, opts);
   const n = Math.min(labels.length, values.length);
   const colors = opts.colors && opts.colors.length > 0 ? opts.colors : [seriesColor(0)];
   const yaxis: Record<string, unknown> = axisTitle(opts.yLabel);
@@ -298,12 +339,11 @@ export function barBundle(
     },
   };
   const summary = labels.slice(0, n).map((l, i) => `${l}=${shortNumber(values[i])}`).join(", ");
-  return {
-    [PLOTLY_MIME]: figure,
-    "image/svg+xml": svg,
-    "text/html": svgToHtml(svg),
-    "text/plain": `${opts.title ?? "Bar chart"}: ${summary || "no data"}`,
-  };
+  return chartBundle(
+    figure,
+    barChartSVG(labels, values, opts),
+    `${opts.title ?? "Bar chart"}: ${summary || "no data"}`,
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -418,4 +458,69 @@ export function tableBundle(
   ].join("\n");
 
   return { "text/html": html, "text/markdown": markdown, "text/plain": plain };
+}
+
+// ---------------------------------------------------------------------------
+// Markdown (the summaries at the end of each notebook)
+// ---------------------------------------------------------------------------
+
+/** Inline markdown (`**bold**`, `*italic*`, `` `code` ``) on already escaped text, to HTML. */
+function inlineHtml(escaped: string): string {
+  return escaped
+    .replace(/`([^`]+)`/g, "<code>$1</code>")
+    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+    .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1<em>$2</em>");
+}
+
+/** Inline markdown markers removed, for terminals and untrusted front ends. */
+function inlinePlain(text: string): string {
+  return text
+    .replace(/`([^`]+)`/g, "$1")
+    .replace(/\*\*([^*]+)\*\*/g, "$1")
+    .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1$2");
+}
+
+/**
+ * Builds a MIME bundle from a short markdown text: paragraphs and `- ` bullet
+ * lists with bold, italic and code spans (what the notebooks' summaries use).
+ * It carries `text/markdown`, the same text as HTML (kept by untrusted front
+ * ends, which drop untrusted markdown outputs) and a `text/plain` without
+ * markup, with `•` bullets.
+ *
+ * @example
+ * ```ts
+ * markdownBundle("- loss **1.68** nats/char\n- 12.8 *min*");
+ * ```
+ *
+ * @param markdown The markdown text.
+ * @returns The MIME bundle.
+ */
+export function markdownBundle(markdown: string): MimeBundle {
+  const html: string[] = [];
+  const plain: string[] = [];
+  let inList = false;
+  for (const line of markdown.split("\n")) {
+    const item = /^\s*[-*]\s+(.*)$/.exec(line);
+    if (item) {
+      if (!inList) html.push("<ul>");
+      inList = true;
+      html.push(`<li>${inlineHtml(escapeHtml(item[1]))}</li>`);
+      plain.push(`• ${inlinePlain(item[1])}`);
+      continue;
+    }
+    if (inList) html.push("</ul>");
+    inList = false;
+    if (line.trim() === "") {
+      plain.push("");
+      continue;
+    }
+    html.push(`<p>${inlineHtml(escapeHtml(line))}</p>`);
+    plain.push(inlinePlain(line));
+  }
+  if (inList) html.push("</ul>");
+  return {
+    "text/html": html.join("\n"),
+    "text/markdown": markdown,
+    "text/plain": plain.join("\n"),
+  };
 }

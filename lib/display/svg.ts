@@ -200,6 +200,35 @@ export function matrixExtent(matrix: number[][]): [number, number] {
   return lo <= hi ? [lo, hi] : [0, 1];
 }
 
+/**
+ * A colour domain that keeps a few large values from washing out the rest:
+ * the finite minimum up to the `q`-quantile of the finite values (cells above
+ * it get the scheme's last colour). Attention maps need it: a few positions
+ * with weight 1 would otherwise leave every weight below 0.1 almost white.
+ *
+ * @param matrix Rows of numbers.
+ * @param q Upper quantile in (0, 1] (default 0.99).
+ * @returns `[min, quantile]`, or the full extent when that would be empty.
+ */
+export function quantileDomain(matrix: number[][], q = 0.99): [number, number] {
+  if (!(q > 0 && q <= 1)) throw new RangeError(`quantileDomain: q must be in (0, 1], got ${q}`);
+  const values = matrix.flat().filter(Number.isFinite).sort((a, b) => a - b);
+  if (values.length === 0) return [0, 1];
+  const hi = values[Math.min(values.length - 1, Math.floor(q * (values.length - 1)))];
+  return hi > values[0] ? [values[0], hi] : matrixExtent(matrix);
+}
+
+/**
+ * Tick values for a colour bar: d3's nice ticks inside `[lo, hi]`, at least
+ * three of them (a bar with one label says nothing about its scale), else the
+ * two ends and the middle.
+ */
+function colorBarTicks(lo: number, hi: number, barH: number): number[] {
+  if (!(hi > lo)) return [lo];
+  const ticks = d3.ticks(lo, hi, Math.max(3, Math.round(barH / 50)));
+  return ticks.length >= 3 ? ticks : [lo, (lo + hi) / 2, hi];
+}
+
 // ---------------------------------------------------------------------------
 // Internal helpers
 // ---------------------------------------------------------------------------
@@ -762,9 +791,9 @@ export function heatmapSVG(
   const cAxis = bar.append("g")
     .attr("transform", "translate(12,0)") as unknown as AnySel;
   cAxis.call(
-    d3.axisRight(cs).ticks(Math.max(2, Math.round(barH / 50))) as unknown as (
-      s: AnySel,
-    ) => void,
+    d3.axisRight(cs).tickValues(colorBarTicks(lo, hi, barH)).tickFormat(
+      (d: d3.NumberValue) => shortNumber(+d),
+    ) as unknown as (s: AnySel) => void,
   );
   styleAxis(cAxis);
 
