@@ -91,13 +91,16 @@ export async function encodeCheckpoint(
   return encodeSafetensors(tensors, metadata);
 }
 
-/** Writes a checkpoint atomically. */
+/** Writes a checkpoint atomically, creating its folder when it does not exist yet. */
 export async function saveCheckpoint(
   path: string,
   model: GPT,
   options: { trainer?: Trainer; extra?: Record<string, unknown> } = {},
 ): Promise<void> {
-  await writeFileAtomic(path, await encodeCheckpoint(model, options));
+  const bytes = await encodeCheckpoint(model, options);
+  const slash = path.lastIndexOf("/");
+  if (slash > 0) await Deno.mkdir(path.slice(0, slash), { recursive: true });
+  await writeFileAtomic(path, bytes);
 }
 
 /**

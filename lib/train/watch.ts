@@ -6,6 +6,7 @@
  */
 import { LivePlot } from "../display/live.ts";
 import { Progress } from "../display/progress.ts";
+import type { JupyterBackend } from "../display/jupyter.ts";
 import type { EvalInfo, StepInfo, TrainCallbacks } from "./trainer.ts";
 
 /** Options for {@link watchTraining}. */
@@ -16,6 +17,8 @@ export interface WatchOptions {
   totalSteps: number;
   /** Also plot the evaluated train loss (default true). */
   showTrainEval?: boolean;
+  /** Output backend for the plot and the progress line (default: the Deno kernel). */
+  backend?: JupyterBackend;
 }
 
 /** Trainer callbacks that drive a live plot and a progress line; `finish()` renders the end. */
@@ -26,25 +29,33 @@ export function watchTraining(
     title: options.title,
     xLabel: "step",
     yLabel: "loss (nats/token)",
-    dashed: ["train (batch)"],
+    // The evaluated train loss is drawn dashed on top of the validation loss: on
+    // the book the two nearly coincide, and a solid line would hide one of them.
+    dashed: ["train (eval)"],
+    backend: options.backend,
   });
-  const progress = new Progress({ total: options.totalSteps, label: "train" });
+  const progress = new Progress({
+    total: options.totalSteps,
+    label: "train",
+    backend: options.backend,
+  });
   let lastVal = NaN;
   return {
     onStep(s: StepInfo) {
       plot.push("train (batch)", s.step, s.loss);
       progress.tick(s.step, {
         loss: s.loss,
-        val: lastVal,
+        // No validation figure before the first evaluation (not "val NaN").
+        ...(Number.isNaN(lastVal) ? {} : { val: lastVal }),
         "tok/s": s.tokensPerSec,
       });
     },
     onEval(e: EvalInfo) {
       lastVal = e.valLoss;
+      plot.push("val", e.step, e.valLoss);
       if (options.showTrainEval ?? true) {
         plot.push("train (eval)", e.step, e.trainLoss);
       }
-      plot.push("val", e.step, e.valLoss);
     },
     async finish() {
       await plot.finish();
