@@ -37,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -102,6 +103,10 @@ def first_line(source: str, width: int = 60) -> str:
     return ""
 
 
+# A line from lib/display/progress.ts, e.g. "train 1200/2000 | loss 1.93 | … | ETA 4m10s".
+PROGRESS_LINE = re.compile(r"^\S.* \d+/\d+( \|.*)?$")
+
+
 def is_code(cell: Any) -> bool:
     """True for a code cell that the kernel will actually run."""
     return cell.cell_type == "code" and bool(cell.source.strip())
@@ -132,6 +137,8 @@ class CourseClient(NotebookClient):
         self.cells_by_parent: Dict[str, Tuple[Any, int]] = {}
         self.late_outputs: List[Tuple[int, str]] = []
         self.pending_clear: Dict[int, bool] = {}
+        # The latest progress line the running cell displayed (see PROGRESS_LINE).
+        self.progress_line: Optional[str] = None
 
     def route_late(self, msg: Dict[str, Any]) -> bool:
         """Add a message that belongs to an already finished cell to that cell.
@@ -166,16 +173,29 @@ class CourseClient(NotebookClient):
         # Same loop as nbclient's, except that messages of earlier cells are
         # routed to them instead of being dropped.
         self.cells_by_parent[parent_msg_id] = (cell, cell_index)
+        self.progress_line = None
         assert self.kc is not None
         while True:
             msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=None))
             if msg["parent_header"].get("msg_id") == parent_msg_id:
+                self.note_progress(msg)
                 try:
                     self.process_message(msg, cell, cell_index)
                 except CellExecutionComplete:
                     return
             else:
                 self.route_late(msg)
+
+    def note_progress(self, msg: Dict[str, Any]) -> None:
+        """Remember a text-only display that reads like a progress line."""
+        if msg["msg_type"] not in ("display_data", "update_display_data"):
+            return
+        data = msg.get("content", {}).get("data", {})
+        text = data.get("text/plain")
+        if set(data) == {"text/plain"} and isinstance(text, str):
+            line = text.strip().splitlines()[-1] if text.strip() else ""
+            if PROGRESS_LINE.match(line):
+                self.progress_line = line if len(line) <= 160 else line[:159] + "…"
 
     async def drain_late(self, quiet: float, cap: float) -> None:
         """Collect late IOPub messages until none came for `quiet` seconds."""
@@ -192,9 +212,12 @@ class CourseClient(NotebookClient):
 class Progress:
     """Prints which cell runs, how long it and the notebook have taken."""
 
-    def __init__(self, label: str, total: int, heartbeat: float) -> None:
+    def __init__(self, label: str, total: int, cells: int, heartbeat: float,
+                 client: "CourseClient") -> None:
         self.label = label
         self.total = total
+        self.cells = cells
+        self.client = client
         self.heartbeat = heartbeat
         self.start = time.monotonic()
         self.cell_start = self.start
@@ -206,10 +229,10 @@ class Progress:
 
     def begin(self, number: int, index: int, source: str) -> None:
         self.cell_start = time.monotonic()
-        self.current = f"cell {number}/{self.total}"
+        # Cells are named by their place in the file (#index + 1), as in error messages.
+        self.current = f"cell #{index + 1} of {self.cells}"
         log(
-            f"[{self.label}] {self.current} (#{index + 1}) "
-            f"+{fmt_seconds(self.elapsed())}  {first_line(source)}"
+            f"[{self.label}] {self.current} +{fmt_seconds(self.elapsed())}  {first_line(source)}"
         )
 
     def end(self) -> None:
@@ -221,9 +244,11 @@ class Progress:
         while True:
             await asyncio.sleep(self.heartbeat)
             took = time.monotonic() - self.cell_start
+            latest = self.client.progress_line
             log(
                 f"[{self.label}] {self.current} still running "
                 f"({fmt_seconds(took)}, total {fmt_seconds(self.elapsed())})"
+                + (f": {latest}" if latest else "")
             )
 
 
@@ -252,7 +277,7 @@ async def execute(
         resources={"metadata": {"path": workdir}},
     )
     code_cells = [i for i, c in enumerate(nb.cells) if is_code(c)]
-    progress = Progress(args.label, len(code_cells), args.heartbeat)
+    progress = Progress(args.label, len(code_cells), len(nb.cells), args.heartbeat, client)
     report.update(kernel=kernel_name, code_cells=len(code_cells))
     log(
         f"[{args.label}] {len(code_cells)} code cells, kernel '{kernel_name}', "
