@@ -19,9 +19,9 @@
  */
 
 import { basename, dirname, join, relative, resolve } from "node:path";
+import { QUICK_ENV } from "../lib/course.ts";
 
-/** Environment variable that switches the course to quick mode when "1". */
-export const QUICK_ENV = "GPT_COURSE_QUICK";
+export { QUICK_ENV };
 
 /** Root folder of the repository (the folder holding deno.json). */
 export const REPO_ROOT: string = resolve(import.meta.dirname ?? ".", "..");

@@ -3,8 +3,9 @@
  *
  * Registers the Deno kernel when it is missing (`deno jupyter --install`),
  * then starts JupyterLab when it is installed, the classic Notebook otherwise,
- * in notebooks/. Extra arguments go to Jupyter, e.g.
- * `deno task lab --no-browser --port 8899`.
+ * in notebooks/. `--quick` starts the kernels in quick mode (GPT_COURSE_QUICK=1:
+ * tiny models, a few steps, checkpoints under checkpoints/quick/). Other
+ * arguments go to Jupyter, e.g. `deno task lab --no-browser --port 8899`.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import {
   JUPYTER_HINT,
   NOTEBOOKS_DIR,
   PrerequisiteError,
+  QUICK_ENV,
   which,
 } from "./course.ts";
 
@@ -24,8 +26,19 @@ export async function pickFrontend(): Promise<string[] | null> {
   return null;
 }
 
+/**
+ * Splits `--quick` (ours) from the arguments that go to Jupyter.
+ *
+ * @param args The command-line arguments.
+ * @returns Whether quick mode was asked for, and Jupyter's arguments.
+ */
+export function parseLabArgs(args: string[]): { quick: boolean; jupyterArgs: string[] } {
+  return { quick: args.includes("--quick"), jupyterArgs: args.filter((a) => a !== "--quick") };
+}
+
 /** Starts Jupyter in notebooks/ and returns its exit code. */
-export async function main(args: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
+  const { quick, jupyterArgs: args } = parseLabArgs(argv);
   try {
     await checkPrerequisites();
   } catch (err) {
@@ -43,15 +56,19 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   console.log(
-    `Starting \`${
-      frontend.join(" ")
-    }\` in notebooks/ — pick the "Deno" kernel. Ctrl-C (twice) stops it.`,
+    `Starting \`${frontend.join(" ")}\` in notebooks/ — pick the "Deno" kernel. ${
+      quick
+        ? "Quick mode: every notebook runs tiny models for a few steps (minutes, not hours)."
+        : "Full mode: the real runs (the README gives each notebook's time); `deno task lab --quick` for short ones."
+    } Ctrl-C (twice) stops it.`,
   );
   // Jupyter refuses to start as root (containers, CI) without --allow-root.
   const extra = Deno.uid() === 0 && !args.includes("--allow-root") ? ["--allow-root"] : [];
   const child = new Deno.Command(frontend[0], {
     args: [...frontend.slice(1), ...extra, ...args],
     cwd: NOTEBOOKS_DIR,
+    // Kernels inherit Jupyter's environment: this is how quick mode reaches them.
+    env: quick ? { [QUICK_ENV]: "1" } : {},
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",

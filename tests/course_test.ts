@@ -10,6 +10,7 @@ import { saveCheckpoint } from "../lib/train/checkpoint.ts";
 import { watchTraining } from "../lib/train/watch.ts";
 import { PLOTLY_MIME, type PlotlyFigure, RecordingBackend } from "../lib/display/mod.ts";
 import { initBackend } from "../lib/backend.ts";
+import { parseLabArgs } from "../scripts/lab.ts";
 
 const assert: (cond: unknown, msg?: string) => asserts cond = nodeAssert.ok;
 const assertEquals = <T>(actual: T, expected: T, msg?: string): void =>
@@ -116,4 +117,12 @@ Deno.test("watchTraining: no val figure before the first evaluation, train (eval
   // Later traces are drawn over earlier ones: the dashed train (eval) line over the val line.
   assertEquals(traces.map((t) => t.name), ["train (batch)", "val", "train (eval)"]);
   assertEquals(traces.map((t) => (t.line as { dash: string }).dash), ["solid", "solid", "dash"]);
+});
+
+Deno.test("deno task lab --quick: quick mode for the kernels, the rest for Jupyter", () => {
+  assertEquals(parseLabArgs(["--quick", "--port", "8899"]), {
+    quick: true,
+    jupyterArgs: ["--port", "8899"],
+  });
+  assertEquals(parseLabArgs(["--no-browser"]), { quick: false, jupyterArgs: ["--no-browser"] });
 });
