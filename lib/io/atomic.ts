@@ -50,6 +50,47 @@ function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${crypto.randomUUID()}.tmp`);
 }
 
+/**
+ * A temporary file of an earlier write to `path` older than this is an orphan (its writer was
+ * killed between creating and renaming it) and is removed by the next write to `path`. Younger
+ * ones may belong to a write still in progress in another process, and are left alone.
+ */
+export const STALE_TEMP_MS = 10 * 60 * 1000;
+
+const TEMP_NAME = /^\.(.+)\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Removes the orphaned temporary files of earlier writes to `path` (see
+ * {@linkcode STALE_TEMP_MS}); best effort, and it never touches `path` itself or the temporary
+ * files of other targets.
+ *
+ * @param path The target file whose orphans to remove.
+ * @param now The current time in ms (injectable for tests).
+ * @returns The paths removed.
+ */
+export async function removeStaleTemps(path: string, now = Date.now()): Promise<string[]> {
+  const dir = dirname(path), name = basename(path);
+  const removed: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (!entry.isFile || TEMP_NAME.exec(entry.name)?.[1] !== name) continue;
+      const temp = join(dir, entry.name);
+      try {
+        const { mtime } = await Deno.stat(temp);
+        if (mtime && now - mtime.getTime() > STALE_TEMP_MS) {
+          await Deno.remove(temp);
+          removed.push(temp);
+        }
+      } catch {
+        // Gone already, or not ours to remove: leave it.
+      }
+    }
+  } catch {
+    // An unreadable directory: the write below reports the real problem.
+  }
+  return removed;
+}
+
 /** Flushes a directory entry to disk; ignored where unsupported. */
 async function syncDirectory(dir: string): Promise<void> {
   let handle: Deno.FsFile | undefined;
@@ -75,7 +116,9 @@ async function syncDirectory(dir: string): Promise<void> {
  * (`.<name>.<uuid>.tmp`), which is fsynced and then renamed over `path`;
  * finally the directory is fsynced where the platform allows it. On any
  * failure the temporary file is removed and an existing `path` is left
- * untouched.
+ * untouched. A process killed mid-write leaves its temporary file behind;
+ * the next write to the same `path` removes such orphans once they are older
+ * than {@linkcode STALE_TEMP_MS}.
  *
  * @param path The target file. Its directory must exist.
  * @param data The complete new contents.
@@ -93,6 +136,7 @@ export async function writeFileAtomic(
   path: string,
   data: Uint8Array,
 ): Promise<void> {
+  await removeStaleTemps(path);
   const temp = tempPathFor(path);
   let file: Deno.FsFile | undefined;
   let created = false;

@@ -21,8 +21,32 @@ export interface GenerateOptions {
 }
 
 /**
+ * Logits (or the weights behind them) that are NaN or +Infinity: a numerical fault upstream,
+ * never something to sample from. The message says where it was first seen.
+ */
+export class NonFiniteError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "NonFiniteError";
+  }
+}
+
+/** Index of the first NaN or +Infinity (−Infinity is a probability of 0, not a fault), or −1. */
+function firstFault(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v !== v || v === Infinity) return i;
+  }
+  return -1;
+}
+
+/**
  * Picks a token from logits: greedy when temperature is 0, else a draw from the softmax of
  * logits / temperature restricted to the top k.
+ *
+ * @throws {NonFiniteError} When a logit is NaN or +Infinity, or every logit is −Infinity.
+ * @throws {RangeError} When temperature is negative or NaN, or topK is not an integer ≥ 0.
  */
 export function sampleToken(
   logits: Float32Array,
@@ -30,10 +54,20 @@ export function sampleToken(
   topK: number,
   rng: Rng,
 ): number {
-  if (!(temperature >= 0)) {
-    throw new Error(
-      `sampleToken: temperature must be >= 0, got ${temperature}`,
+  if (!(temperature >= 0) || temperature === Infinity) {
+    throw new RangeError(
+      `sampleToken: temperature must be a finite number >= 0 (0 = greedy), got ${temperature}`,
     );
+  }
+  if (!Number.isInteger(topK) || topK < 0) {
+    throw new RangeError(`sampleToken: topK must be an integer >= 0 (0 = all), got ${topK}`);
+  }
+  const fault = firstFault(logits);
+  if (fault >= 0) {
+    throw new NonFiniteError(`sampleToken: logit ${fault} is ${logits[fault]}`);
+  }
+  if (logits.every((v) => v === -Infinity)) {
+    throw new NonFiniteError("sampleToken: every logit is -Infinity; nothing can be sampled");
   }
   if (temperature === 0) {
     let best = 0;
@@ -87,6 +121,14 @@ export function generate(
       );
     }
   }
+  if (!(temperature >= 0) || temperature === Infinity) {
+    throw new RangeError(
+      `generate: temperature must be a finite number >= 0 (0 = greedy), got ${temperature}`,
+    );
+  }
+  if (!Number.isInteger(topK) || topK < 0) {
+    throw new RangeError(`generate: topK must be an integer >= 0 (0 = all), got ${topK}`);
+  }
   const rng = new Rng(seed);
   const tokens = Array.from(prompt);
   for (let n = 0; n < maxNewTokens; n++) {
@@ -99,7 +141,28 @@ export function generate(
     });
     const values = last.dataSync() as Float32Array;
     last.dispose();
+    const fault = firstFault(values);
+    if (fault >= 0) {
+      throw new NonFiniteError(
+        `generate: the logits for new token ${n} are ${values[fault]} (vocabulary entry ${fault})` +
+          `; ${
+            faultyParameter(model) ??
+              "every parameter is finite, so the fault is in the forward pass"
+          }`,
+      );
+    }
     tokens.push(sampleToken(values, temperature, topK, rng));
   }
   return tokens;
+}
+
+/** The first parameter holding a NaN or infinite value, named with the value's index. */
+function faultyParameter(model: GPT): string | undefined {
+  for (const [name, p] of model.params) {
+    const values = p.dataSync() as Float32Array;
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) return `parameter ${name} holds ${values[i]} at index ${i}`;
+    }
+  }
+  return undefined;
 }

@@ -91,12 +91,30 @@ export function inferGpt2Config(
         "the widths differ",
     );
   }
-  let nLayer = 0;
+  const blocks = new Set<number>();
   for (const name of byName.keys()) {
     const m = /^h\.(\d+)\./.exec(name);
-    if (m) nLayer = Math.max(nLayer, Number(m[1]) + 1);
+    if (m) blocks.add(Number(m[1]));
   }
-  if (nLayer === 0) throw new HfGpt2Error(source, 'no Transformer blocks ("h.0.…") found');
+  if (blocks.size === 0) throw new HfGpt2Error(source, 'no Transformer blocks ("h.0.…") found');
+  const nLayer = [...blocks].reduce((a, b) => Math.max(a, b), 0) + 1;
+  if (blocks.size < nLayer) {
+    // Found from the blocks present (not by counting up to what the names claim): a name such
+    // as "h.999999999.ln_1.weight" costs no more than any other.
+    const present = [...blocks].sort((a, b) => a - b);
+    const gaps: string[] = [];
+    let next = 0;
+    for (const b of present) {
+      if (b > next) gaps.push(b - 1 > next ? `h.${next}–h.${b - 1}` : `h.${next}`);
+      next = b + 1;
+      if (gaps.length >= 4) break;
+    }
+    throw new HfGpt2Error(
+      source,
+      `block h.${nLayer - 1} is present but ${nLayer - blocks.size} of the ${nLayer} blocks ` +
+        `before it are missing (${gaps.join(", ")}${gaps.length >= 4 ? ", …" : ""})`,
+    );
+  }
   const nHead = options.nHead ?? GPT2_HEADS_BY_WIDTH[nEmbd];
   if (nHead === undefined) {
     throw new HfGpt2Error(

@@ -10,11 +10,18 @@
  * call's output. Here every call is independent, and incomplete or invalid UTF-8 decodes to
  * U+FFFD, as in lib/tokenizers/bpe.ts. Lone surrogates in the input are encoded as U+FFFD.
  *
+ * Cost on untrusted text: the package's merge loop is quadratic in the length of one pre-token
+ * piece (a run of letters, digits or spaces): 200,000 letters took 21 s, and 200,000 spaces
+ * overflowed the stack. Pieces longer than {@link GPT2_MAX_PIECE} are therefore encoded in
+ * chunks of that length, which keeps encoding linear in the input; GPT-2's own tokens for such a
+ * piece can differ only where a chunk ends. Natural text has no pieces that long, and text
+ * without them is encoded exactly as GPT-2 does.
+ *
  * @module
  */
 import { encode as r50kEncode } from "gpt-tokenizer/encoding/r50k_base";
 import r50kRanks from "gpt-tokenizer/bpeRanks/r50k_base";
-import { concatBytes } from "./bpe.ts";
+import { concatBytes, GPT2_PATTERN } from "./bpe.ts";
 
 /** GPT-2's vocabulary size: 50,257 (256 bytes + 50,000 merges + `<|endoftext|>`). */
 export const GPT2_VOCAB_SIZE = 50257;
@@ -24,6 +31,39 @@ export const GPT2_EOT_ID = 50256;
 
 /** The text of the end-of-text token. */
 export const GPT2_EOT = "<|endoftext|>";
+
+/** Longest pre-token piece (UTF-16 code units) encoded in one call; longer ones are chunked. */
+export const GPT2_MAX_PIECE = 400;
+
+/**
+ * `encode` of the package, linear in the input: the text is cut at the boundaries of its
+ * over-long pieces (at a piece boundary the package's own split is unchanged), and those pieces
+ * are encoded in chunks of {@link GPT2_MAX_PIECE}.
+ */
+function encodeBounded(text: string, encode: (s: string) => number[]): number[] {
+  const out: number[] = [];
+  const append = (s: string) => {
+    for (const id of encode(s)) out.push(id); // no spread: a long result would overflow it
+  };
+  let start = 0;
+  for (const m of text.matchAll(GPT2_PATTERN)) {
+    const piece = m[0];
+    if (piece.length <= GPT2_MAX_PIECE) continue;
+    if (m.index! > start) append(text.slice(start, m.index!));
+    for (let k = 0; k < piece.length;) {
+      let end = Math.min(piece.length, k + GPT2_MAX_PIECE);
+      // Never split a surrogate pair.
+      const c = piece.charCodeAt(end - 1);
+      if (end < piece.length && c >= 0xd800 && c <= 0xdbff) end--;
+      append(piece.slice(k, end));
+      k = end;
+    }
+    start = m.index! + piece.length;
+  }
+  if (start === 0) return encode(text); // no long piece: one call, exactly GPT-2's tokens
+  if (start < text.length) append(text.slice(start));
+  return out;
+}
 
 /** Options for {@link Gpt2Tokenizer.encode}. */
 export interface Gpt2EncodeOptions {
@@ -69,12 +109,13 @@ export class Gpt2Tokenizer {
     // The package is only ever asked for plain text: its own special-token search (a sticky
     // regex) finds `<|endoftext|>` only at the very start of the input (4.0.0), so the split
     // happens here.
-    const plain = (s: string) => r50kEncode(s, { disallowedSpecial: SPECIAL_NONE });
+    const plain = (s: string) =>
+      encodeBounded(s, (t) => r50kEncode(t, { disallowedSpecial: SPECIAL_NONE }));
     if (!options.allowSpecial) return Int32Array.from(plain(text));
     const out: number[] = [];
     text.split(GPT2_EOT).forEach((part, i) => {
       if (i > 0) out.push(GPT2_EOT_ID);
-      if (part) out.push(...plain(part));
+      if (part) { for (const id of plain(part)) out.push(id); }
     });
     return Int32Array.from(out);
   }

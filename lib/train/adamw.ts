@@ -122,6 +122,33 @@ export class AdamW {
     return this.stepArrays(arrays, lr, clipNorm, weights);
   }
 
+  #describeFault(
+    arrays: Map<string, Float32Array>,
+    gradNorm: number,
+    weights?: Map<string, Float32Array>,
+  ): string {
+    const firstNonFinite = (named: Map<string, Float32Array>) => {
+      for (const [name, a] of named) {
+        for (let i = 0; i < a.length; i++) {
+          if (!Number.isFinite(a[i])) return `"${name}" holds ${a[i]} at index ${i}`;
+        }
+      }
+      return undefined;
+    };
+    const grad = firstNonFinite(arrays);
+    const weight = weights ? firstNonFinite(weights) : firstNonFinite(
+      new Map([...this.#params].map(([n, p]) => [n, p.dataSync() as Float32Array])),
+    );
+    const where = grad ? `the gradient of ${grad}` : `the gradient norm is ${gradNorm} (overflow)`;
+    return weight
+      ? `${where}; the weights already hold non-finite values (${
+        weight.replace(/^"/, 'parameter "')
+      }), ` +
+        "so they were loaded or set that way: nothing was updated"
+      : `${where} while every weight is finite: the forward or backward pass overflowed ` +
+        "(a learning rate too high is the usual cause); nothing was updated";
+  }
+
   /** {@link AdamW.step} with gradients given as plain arrays (e.g. averaged across workers). */
   stepArrays(
     arrays: Map<string, Float32Array>,
@@ -139,9 +166,9 @@ export class AdamW {
     }
     const gradNorm = Math.sqrt(sq);
     if (!Number.isFinite(gradNorm)) {
-      throw new Error(
-        `AdamW.step: gradient norm is ${gradNorm}; training diverged (lower the learning rate)`,
-      );
+      // Nothing is updated: say where the fault first shows, so that its cause can be told apart
+      // (corrupt weights loaded from a file, or a step that overflowed).
+      throw new Error(`AdamW.step: ${this.#describeFault(arrays, gradNorm, weights)}`);
     }
     const clipScale = gradNorm > clipNorm ? clipNorm / gradNorm : 1;
     const { beta1, beta2, eps, weightDecay } = this.options;

@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { GPT, parameterShapes, paramVariable } from "../model/gpt.ts";
-import { type GPTConfig, makeConfig } from "../model/config.ts";
+import { countParams, type GPTConfig, makeConfig } from "../model/config.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -213,7 +213,39 @@ export function decodeCheckpoint(
     if (err instanceof CheckpointError) throw err;
     throw new CheckpointError(path, (err as Error).message);
   }
+  // The config may claim any size: before anything is built from it, the values it implies must
+  // be in the file (so the work below is bounded by the file's size, not by what it claims).
+  const implied = countParams(config).total;
+  const held = Object.values(tensors).reduce(
+    (n, t) => n + t.shape.reduce((a, b) => a * b, 1),
+    0,
+  );
+  if (implied > held) {
+    throw new CheckpointError(
+      path,
+      `config (${config.nLayer} layers, width ${config.nEmbd}, vocabulary ${config.vocabSize}, ` +
+        `context ${config.contextLength}) implies ${implied.toLocaleString("en-US")} parameters, ` +
+        `but the file holds only ${held.toLocaleString("en-US")} values`,
+    );
+  }
   const shapes = parameterShapes(config);
+  const hasTraining = metadata.training !== undefined;
+  const expected = new Set<string>();
+  for (const name of shapes.keys()) {
+    expected.add(`model.${name}`);
+    if (hasTraining) expected.add(`adamw.m.${name}`).add(`adamw.v.${name}`);
+  }
+  const unexpected = Object.keys(tensors).filter((key) => !expected.has(key));
+  if (unexpected.length > 0) {
+    throw new CheckpointError(
+      path,
+      `${unexpected.length} tensor(s) the config does not expect, e.g. ${
+        unexpected.slice(0, 3).map((k) => JSON.stringify(k)).join(", ")
+      } (config: ${config.nLayer} layers, ${config.tiedEmbeddings ? "tied" : "untied"} embeddings${
+        hasTraining ? "" : ", no training state"
+      })`,
+    );
+  }
   const read = (key: string, shape: number[]): Float32Array => {
     const entry = tensors[key];
     if (!entry) throw new CheckpointError(path, `tensor "${key}" is missing`);
@@ -240,11 +272,12 @@ export function decodeCheckpoint(
     }
     training = { ...t, m, v };
   }
+  // Everything is checked before the first tf.Variable exists: a bad file leaks nothing.
+  const extra = parseJson(path, metadata, "extra") as Record<string, unknown>;
   const params = new Map<string, tf.Variable>();
   for (const [name, shape] of shapes) {
     params.set(name, paramVariable(values.get(name)!, shape));
   }
-  const extra = parseJson(path, metadata, "extra") as Record<string, unknown>;
   return { model: new GPT(config, params), training, extra };
 }
 

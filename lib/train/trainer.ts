@@ -137,6 +137,10 @@ export interface StepInfo {
   tokensPerSec: number;
   /** Seconds since this run started. */
   elapsedSec: number;
+  /** Tokens trained on so far (as `TrainHistory.tokens`). */
+  tokens: number;
+  /** Seconds spent in training steps so far, evaluations excluded (as `TrainHistory.trainSeconds`). */
+  trainSeconds: number;
 }
 
 /** Reported after every evaluation. */
@@ -240,9 +244,21 @@ export class Trainer {
     const lr = this.#schedule(this.step);
     const training = this.model.config.dropout > 0;
     const seed = this.config.seed * 1_000_003 + this.step * 97;
-    const { loss, stats } = this.config.threads === 1
-      ? await this.#localStep(batch, lr, training, seed)
-      : await this.#parallelStep(batch, lr, training, seed);
+    let result;
+    try {
+      result = this.config.threads === 1
+        ? await this.#localStep(batch, lr, training, seed)
+        : await this.#parallelStep(batch, lr, training, seed);
+    } catch (err) {
+      // Name the step: "step 1,234 of 2,000" tells a diverging run from a bad start.
+      if (err instanceof Error && err.message.startsWith("AdamW.step:")) {
+        err.message = `training step ${
+          this.step + 1
+        } of ${this.config.steps} (lr ${lr}): ${err.message}`;
+      }
+      throw err;
+    }
+    const { loss, stats } = result;
     this.step++;
     return { loss, lr, ...stats };
   }
@@ -334,6 +350,8 @@ export class Trainer {
         gradNorm: r.gradNorm,
         tokensPerSec: (windowSteps * tokensPerStep) / Math.max(windowSec, 1e-9),
         elapsedSec: (performance.now() - start) / 1000,
+        tokens: this.history.tokens,
+        trainSeconds: this.history.trainSeconds,
       };
       if (windowSec > 10) (windowStart = performance.now()), (windowSteps = 0);
       this.history.steps.push(this.step);
