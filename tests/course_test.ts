@@ -98,12 +98,16 @@ Deno.test("watchTraining: no val figure before the first evaluation, train (eval
     gradNorm: 1,
     tokensPerSec: 100,
     elapsedSec: s,
+    tokens: 100 * s,
+    trainSeconds: s / 2,
   });
   const live = new RecordingBackend(true);
   const w = watchTraining({ title: "t", totalSteps: 4, backend: live });
   w.onStep!(step(1));
   w.onEval!({ step: 1, trainLoss: 2.75, valLoss: 2.8, elapsedSec: 1 });
   for (const s of [2, 3, 4]) w.onStep!(step(s));
+  // The trainer evaluates after the last step's callback: the final line must still show it.
+  w.onEval!({ step: 4, trainLoss: 2.45, valLoss: 2.5, elapsedSec: 4 });
   await w.finish();
   const data = live.messages.map((m) => m.content.data as Record<string, unknown>);
   const progressLines = data.filter((d) => d[PLOTLY_MIME] === undefined)
@@ -111,7 +115,9 @@ Deno.test("watchTraining: no val figure before the first evaluation, train (eval
   assert(progressLines.length >= 2, progressLines.join("\n"));
   assert(!/val/.test(progressLines[0]), `before any evaluation: ${progressLines[0]}`);
   assert(!progressLines.some((l) => /NaN/.test(l)), progressLines.join("\n"));
-  assert(/val 2\.8/.test(progressLines.at(-1)!), progressLines.at(-1));
+  // The final line: the last evaluation, and the run's throughput (tokens / training seconds).
+  assert(/val 2\.5/.test(progressLines.at(-1)!), progressLines.at(-1));
+  assert(/200 tok\/s/.test(progressLines.at(-1)!), progressLines.at(-1));
   const figures = data.map((d) => d[PLOTLY_MIME]).filter((f) => f !== undefined) as PlotlyFigure[];
   const traces = figures.at(-1)!.data;
   // Later traces are drawn over earlier ones: the dashed train (eval) line over the val line.

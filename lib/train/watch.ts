@@ -40,8 +40,10 @@ export function watchTraining(
     backend: options.backend,
   });
   let lastVal = NaN;
+  let last: StepInfo | undefined;
   return {
     onStep(s: StepInfo) {
+      last = s;
       plot.push("train (batch)", s.step, s.loss);
       progress.tick(s.step, {
         loss: s.loss,
@@ -59,7 +61,17 @@ export function watchTraining(
     },
     async finish() {
       await plot.finish();
-      await progress.finish();
+      // The final line shows the last evaluation (the one at the last step) and the run's
+      // throughput, tokens over training seconds: the figures a summary of the run quotes.
+      await progress.finish(
+        last
+          ? {
+            loss: last.loss,
+            ...(Number.isNaN(lastVal) ? {} : { val: lastVal }),
+            "tok/s": last.tokens / Math.max(last.trainSeconds, 1e-9),
+          }
+          : undefined,
+      );
     },
   };
 }
