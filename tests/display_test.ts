@@ -323,7 +323,8 @@ Deno.test("svgToHtml keeps non-ASCII text and escapes the alt text", () => {
 });
 
 Deno.test("markdownBundle: HTML for untrusted front ends, plain text without markup", () => {
-  const md = "Intro with `code`.\n\n- loss **1.68** nats/char\n- *i* < j & k\n\nEnd";
+  const md =
+    "Intro with `code`.\n\n- loss **1.68** nats/char\n- *i* < j & k\n\n_Moby-Dick_, snake_case";
   const b = markdownBundle(md);
   assertEquals(b["text/markdown"], md);
   assertEquals(
@@ -334,10 +335,13 @@ Deno.test("markdownBundle: HTML for untrusted front ends, plain text without mar
       "<li>loss <strong>1.68</strong> nats/char</li>",
       "<li><em>i</em> &lt; j &amp; k</li>",
       "</ul>",
-      "<p>End</p>",
+      "<p><em>Moby-Dick</em>, snake_case</p>",
     ].join("\n"),
   );
-  assertEquals(b["text/plain"], "Intro with code.\n\n• loss 1.68 nats/char\n• i < j & k\n\nEnd");
+  assertEquals(
+    b["text/plain"],
+    "Intro with code.\n\n• loss 1.68 nats/char\n• i < j & k\n\nMoby-Dick, snake_case",
+  );
 });
 
 Deno.test("quantileDomain clips a few large values; colour bars label at least three ticks", () => {

@@ -464,12 +464,13 @@ export function tableBundle(
 // Markdown (the summaries at the end of each notebook)
 // ---------------------------------------------------------------------------
 
-/** Inline markdown (`**bold**`, `*italic*`, `` `code` ``) on already escaped text, to HTML. */
+/** Inline markdown (`**bold**`, `*italic*`, `_italic_`, `` `code` ``) on escaped text, to HTML. */
 function inlineHtml(escaped: string): string {
   return escaped
     .replace(/`([^`]+)`/g, "<code>$1</code>")
     .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
-    .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1<em>$2</em>");
+    .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1<em>$2</em>")
+    .replace(/(^|[^\w])_([^_\s][^_]*)_(?!\w)/g, "$1<em>$2</em>");
 }
 
 /** Inline markdown markers removed, for terminals and untrusted front ends. */
@@ -477,7 +478,8 @@ function inlinePlain(text: string): string {
   return text
     .replace(/`([^`]+)`/g, "$1")
     .replace(/\*\*([^*]+)\*\*/g, "$1")
-    .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1$2");
+    .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1$2")
+    .replace(/(^|[^\w])_([^_\s][^_]*)_(?!\w)/g, "$1$2");
 }
 
 /**
