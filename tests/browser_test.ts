@@ -4,6 +4,8 @@
  * plot output must be displayed as an image of non-zero size, and no output
  * may show raw markup (inline SVG stripped to its labels, markdown source).
  *
+ * The same notebook's nbconvert HTML export is checked the same way.
+ *
  * Needs Debian's `chromium` and `jupyter-notebook` (`.ci/run` installs both);
  * without them the test is skipped with a message.
  *
@@ -156,6 +158,28 @@ Deno.test({
       // The markdown summaries arrive as HTML lists, not as their source.
       const lists = page.outputs.filter((o) => o.listItems > 0).length;
       assert.equal(lists, bulletLists, `${bulletLists} markdown lists, ${lists} rendered as lists`);
+
+      // The nbconvert HTML export (what `deno task course` writes to out/), opened from disk
+      // with no network: every plot is an image there too.
+      const exported = join(tmp, "export.html");
+      const convert = await new Deno.Command("jupyter", {
+        args: ["nbconvert", "--to", "html", "--output", exported, join(nbDir, NOTEBOOK)],
+        env,
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.equal(convert.code, 0, new TextDecoder().decode(convert.stderr));
+      await browser.open(`file://${exported}`);
+      const images = await waitFor("the exported page", () =>
+        browser!.evaluate<number | undefined>(`(async () => {
+          if (document.readyState !== "complete") return undefined;
+          const imgs = [...document.querySelectorAll(".jp-OutputArea-output img, .output_html img")];
+          await Promise.all(imgs.map((img) => img.complete ? null :
+            new Promise((done) => { img.onload = img.onerror = done; })));
+          return imgs.filter((img) => img.src.startsWith("data:image/svg+xml") &&
+            img.naturalWidth > 0 && img.getBoundingClientRect().width > 0).length;
+        })()`), 20_000);
+      assert.equal(images, plots, `the HTML export shows ${images} of ${plots} plots as images`);
     } finally {
       await browser?.close();
       try {
