@@ -231,8 +231,36 @@ Deno.test("committed results files follow the format, in full mode, each result 
     const outputs = JSON.stringify(nb.cells.map((c: { outputs?: unknown }) => c.outputs ?? []));
     for (const r of file.results) {
       assert.ok(outputs.includes(r.id), `${stem}: result ${r.id} is not shown in the notebook`);
+      // The value too, as the results table prints it: a results file older (or newer) than
+      // the notebook's committed outputs fails here.
+      if (r.value !== null) {
+        assert.ok(
+          outputs.includes(r.value.toFixed(3)),
+          `${stem}: result ${r.id} = ${r.value.toFixed(3)} is not in the notebook's outputs: ` +
+            "the results file and the committed outputs come from different runs",
+        );
+      }
     }
     count++;
   }
   assert.ok(count >= 1, "no results files committed");
+});
+
+Deno.test("every notebook that records results has its committed results file", async () => {
+  const notebooks = new URL("../notebooks/", import.meta.url);
+  const missing: string[] = [];
+  for await (const f of Deno.readDir(notebooks)) {
+    if (!f.name.endsWith(".ipynb")) continue;
+    const nb = JSON.parse(await Deno.readTextFile(new URL(f.name, notebooks)));
+    const source = nb.cells.map((c: { source: string | string[] }) => [c.source].flat().join(""))
+      .join("\n");
+    if (!/\bwriteResults\(/.test(source)) continue;
+    const stem = f.name.slice(0, -".ipynb".length);
+    try {
+      await Deno.stat(resultsPath(stem, false));
+    } catch {
+      missing.push(stem);
+    }
+  }
+  assert.deepEqual(missing, [], "notebooks that write results but have no committed results file");
 });
