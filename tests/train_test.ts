@@ -288,7 +288,7 @@ Deno.test("AdamW: one step by hand, decay only on linear weights", async () => {
   assert.ok(Math.abs(clipped.clipScale - 1 / 50) < 1e-9);
   await assert.rejects(
     () => opt.step(new Map([["h.0.mlp.c_fc.weight", tf.tensor1d([NaN, 0])]]), 0.01),
-    /diverged/,
+    /the gradient of "h.0.mlp.c_fc.weight" holds NaN at index 0 while every weight is finite.*nothing was updated/,
   );
   tf.dispose([w, g]);
 });
