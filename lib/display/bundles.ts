@@ -464,22 +464,20 @@ export function tableBundle(
 // Markdown (the summaries at the end of each notebook)
 // ---------------------------------------------------------------------------
 
-/** Inline markdown (`**bold**`, `*italic*`, `_italic_`, `` `code` ``) on escaped text, to HTML. */
-function inlineHtml(escaped: string): string {
-  return escaped
-    .replace(/`([^`]+)`/g, "<code>$1</code>")
-    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
-    .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1<em>$2</em>")
-    .replace(/(^|[^\w])_([^_\s][^_]*)_(?!\w)/g, "$1<em>$2</em>");
-}
+/** Inline markdown the summaries use: each pattern, its HTML and its plain-text replacement. */
+const INLINE_MARKDOWN: [RegExp, string, string][] = [
+  [/`([^`]+)`/g, "<code>$1</code>", "$1"],
+  [/\*\*([^*]+)\*\*/g, "<strong>$1</strong>", "$1"],
+  [/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1<em>$2</em>", "$1$2"],
+  [/(^|[^\w])_([^_\s][^_]*)_(?!\w)/g, "$1<em>$2</em>", "$1$2"],
+];
 
-/** Inline markdown markers removed, for terminals and untrusted front ends. */
-function inlinePlain(text: string): string {
-  return text
-    .replace(/`([^`]+)`/g, "$1")
-    .replace(/\*\*([^*]+)\*\*/g, "$1")
-    .replace(/(^|[^*\w])\*([^*\s][^*]*)\*(?!\w)/g, "$1$2")
-    .replace(/(^|[^\w])_([^_\s][^_]*)_(?!\w)/g, "$1$2");
+/** Inline markdown to HTML (`escaped` is already HTML-escaped) or to plain text without markers. */
+function inline(text: string, to: "html" | "plain"): string {
+  return INLINE_MARKDOWN.reduce(
+    (t, [pattern, html, plain]) => t.replace(pattern, to === "html" ? html : plain),
+    text,
+  );
 }
 
 /**
@@ -506,8 +504,8 @@ export function markdownBundle(markdown: string): MimeBundle {
     if (item) {
       if (!inList) html.push("<ul>");
       inList = true;
-      html.push(`<li>${inlineHtml(escapeHtml(item[1]))}</li>`);
-      plain.push(`• ${inlinePlain(item[1])}`);
+      html.push(`<li>${inline(escapeHtml(item[1]), "html")}</li>`);
+      plain.push(`• ${inline(item[1], "plain")}`);
       continue;
     }
     if (inList) html.push("</ul>");
@@ -516,8 +514,8 @@ export function markdownBundle(markdown: string): MimeBundle {
       plain.push("");
       continue;
     }
-    html.push(`<p>${inlineHtml(escapeHtml(line))}</p>`);
-    plain.push(inlinePlain(line));
+    html.push(`<p>${inline(escapeHtml(line), "html")}</p>`);
+    plain.push(inline(line, "plain"));
   }
   if (inList) html.push("</ul>");
   return {
