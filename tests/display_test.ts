@@ -124,6 +124,48 @@ Deno.test("lineChartSVG draws one path and legend entry per series", () => {
   assertFalse(/translate\([^)]*\d\.\d\d/.test(svg));
 });
 
+Deno.test("lineChartSVG and linePlotBundle shade a band around a line, in its colour", () => {
+  const series: Series[] = [
+    {
+      name: "mean",
+      x: [0, 1, 2],
+      y: [0.5, 0.6, 0.7],
+      band: { lo: [0.4, 0.5, NaN], hi: [0.6, 2, 0.8] },
+    },
+    { name: "plain", x: [0, 1, 2], y: [0.1, 0.2, 0.3] },
+  ];
+  const svg = lineChartSVG(series);
+  const root = parseSvg(svg);
+  const bands = root.querySelectorAll("path.band");
+  assertEquals(bands.length, 1);
+  assertEquals(
+    bands[0].getAttribute("fill"),
+    root.querySelectorAll("path.series")[0].getAttribute("stroke"),
+  );
+  // The band's upper end (2) widens the y axis beyond every line's values.
+  const yTicks = root.querySelectorAll("g.y-axis g.tick text").map((t) => Number(t.textContent));
+  assert(Math.max(...yTicks) >= 1.5, `y ticks ${yTicks}`);
+  // Bands come before lines, so lines are drawn on top.
+  assert(svg.indexOf('class="band"') < svg.indexOf('class="series"'));
+  const bundle = linePlotBundle(series, { title: "t" });
+  const fig = bundle[PLOTLY_MIME] as PlotlyFigure;
+  const traces = fig.data as { fill?: string; showlegend?: boolean; y: number[] }[];
+  assertEquals(traces.length, 3);
+  assertEquals(traces[0].fill, "toself");
+  assertEquals(traces[0].showlegend, false);
+  // Forth along hi, back along lo, skipping the point without a finite bound.
+  assertEquals(traces[0].y, [0.6, 2, 0.5, 0.4]);
+  assertStringIncludes(bundle["text/plain"] as string, "last 0.7 @ 2");
+  assertStringIncludes(
+    linePlotBundle([{
+      ...series[0],
+      y: [0.5, 0.6, 0.65],
+      band: { lo: [0, 0, 0.6], hi: [1, 1, 0.7] },
+    }])["text/plain"] as string,
+    "(0.6–0.7)",
+  );
+});
+
 Deno.test("lineChartSVG skips NaN/Infinity and non-positive log values", () => {
   const svg = lineChartSVG([
     { name: "a", x: [0, 1, 2, 3, 4], y: [1, NaN, Infinity, -Infinity, 2] },

@@ -7,6 +7,7 @@ import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { BpeTokenizer } from "../lib/tokenizers/bpe.ts";
 import { Rng } from "../lib/random.ts";
 import { encodeCheckpoint } from "../lib/train/checkpoint.ts";
+import { lossByPosition } from "../lib/train/position_loss.ts";
 import {
   baseTokenizer,
   type ClassificationExample,
@@ -41,6 +42,8 @@ const enc = (s: string) => [...base.encode(s)];
 function microModel(seed = 0, contextLength = 24): GPT {
   return GPT.create(coursePreset("micro", { vocabSize: tok.vocabSize, contextLength }), seed);
 }
+
+const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
 
 function close(a: number, b: number, tol = 1e-5, msg = ""): void {
   assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${msg} ${a} vs ${b}`);
@@ -576,6 +579,45 @@ Deno.test("fine-tuning jobs: workers give the same numbers as the calling thread
   );
 });
 
+Deno.test("fine-tuning jobs: languageModelEval measures the tuned model's loss on held-out text", async () => {
+  const pretrained = GPT.create(coursePreset("micro", { vocabSize: 10, contextLength: 16 }), 5);
+  const text = Int32Array.from({ length: 400 }, (_, i) => (i * 7 + (i >> 3)) % 10);
+  const windows = { tokens: text, batches: 2, batchSize: 4, seed: 3 };
+  const grown = extendEmbeddings(pretrained, 3, 4);
+  const before = mean(await lossByPosition(grown, text, windows));
+  grown.dispose();
+  const base = {
+    checkpoint: await encodeCheckpoint(pretrained),
+    tokenizer: CharTokenizer.fromText("abcdefgh .").toJSON(),
+  };
+  pretrained.dispose();
+  const data = {
+    kind: "classification" as const,
+    numClasses: 2,
+    train: synthetic(64, 1),
+    val: synthetic(16, 2),
+  };
+  const job = (lambda: number, steps: number) => ({
+    name: `λ=${lambda}`,
+    data,
+    init: "pretrained" as const,
+    languageModelEval: windows,
+    config: defaultFineTuneConfig({ steps, batchSize: 8, lr: 1e-2, lambda, seed: 4 }),
+  });
+  const tensors = tf.memory().numTensors;
+  const [a, b] = await runFineTuneJobs(base, [job(0, 6), job(1, 6)], { workers: 2 });
+  const here = await runFineTuneJob(base, job(0, 6));
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(a.languageModelLoss, here.languageModelLoss);
+  assert.ok(Number.isFinite(a.languageModelLoss!) && a.languageModelLoss! > 0);
+  // Fine-tuning moved the body, so the language model's loss moved; λ changes how.
+  assert.notEqual(a.languageModelLoss, before);
+  assert.notEqual(a.languageModelLoss, b.languageModelLoss);
+  // Without the option, nothing is measured.
+  const plain = await runFineTuneJob(base, { ...job(0, 2), languageModelEval: undefined });
+  assert.equal(plain.languageModelLoss, undefined);
+});
+
 Deno.test("fine-tuning jobs start from a BPE model too; unknown tokenizers are refused", async () => {
   const bpe = BpeTokenizer.train("the cat sat on the mat. the hat is on the cat. ".repeat(20), 270);
   assert.ok(baseTokenizer(bpe.toJSON()) instanceof BpeTokenizer);
@@ -617,6 +659,29 @@ Deno.test("fine-tuning jobs start from a BPE model too; unknown tokenizers are r
   assert.equal(r.history.loss.length, 4);
   assert.ok(r.history.loss.every(Number.isFinite));
   assert.equal(r.test!.n, 16);
+  // A job may bring its own base: a character-level and a BPE job share one pool of workers
+  // and each gives what it gives alone.
+  const charTok = CharTokenizer.fromText(words.join(" "));
+  const charModel = GPT.create(
+    coursePreset("micro", { vocabSize: charTok.vocabSize, contextLength: 40 }),
+    4,
+  );
+  const charBase = { checkpoint: await encodeCheckpoint(charModel), tokenizer: charTok.toJSON() };
+  charModel.dispose();
+  const charJob = {
+    name: "char",
+    data,
+    init: "scratch" as const,
+    base: charBase,
+    config: defaultFineTuneConfig({ steps: 4, batchSize: 8, lr: 3e-3, seed: 1 }),
+  };
+  const bpeJob = { ...charJob, name: "bpe", init: "pretrained" as const, base: undefined };
+  const mixed = await runFineTuneJobs(tuned, [charJob, bpeJob], { workers: 2 });
+  assert.deepEqual(mixed[1].history.loss, r.history.loss);
+  const alone = await runFineTuneJob(charBase, { ...charJob, base: undefined });
+  assert.deepEqual(mixed[0].history.loss, alone.history.loss);
+  assert.notDeepEqual(mixed[0].history.loss, mixed[1].history.loss);
+  assert.equal(tf.memory().numTensors, before);
 });
 
 Deno.test("λ = 0 with an untied output matrix: lm_head takes no part and stays unchanged", async () => {

@@ -18,6 +18,7 @@
  */
 
 import {
+  bandPoints,
   type BarChartOptions,
   barChartSVG,
   type ChartOptions,
@@ -138,6 +139,12 @@ function strideIndices(n: number, max: number): number[] {
   return out;
 }
 
+/** `#rrggbb` as a CSS `rgba(…)` with the given opacity. */
+function hexToRgba(hex: string, alpha: number): string {
+  const v = parseInt(hex.slice(1), 16);
+  return `rgba(${(v >> 16) & 255},${(v >> 8) & 255},${v & 255},${alpha})`;
+}
+
 /**
  * Builds the plotly figure equivalent to {@linkcode lineChartSVG}: one
  * `scatter` trace (`mode: "lines"`) per series, NaN/±Infinity as `null`.
@@ -173,8 +180,25 @@ export function linePlotly(
   if (opts.yDomain) {
     yaxis.range = opts.logY ? opts.yDomain.map((v) => Math.log10(v)) : [...opts.yDomain];
   }
+  // A band is one closed shape (x forth along `hi`, back along `lo`), drawn before the lines.
+  const bands = series.flatMap((s, i) => {
+    const b = bandPoints(s, opts.logX, opts.logY);
+    if (b.length < 2) return [];
+    return [{
+      type: "scatter",
+      mode: "lines",
+      name: `${s.name} (band)`,
+      x: [...b.map((p) => p[0]), ...b.map((p) => p[0]).reverse()],
+      y: [...b.map((p) => p[2]), ...b.map((p) => p[1]).reverse()],
+      fill: "toself",
+      fillcolor: hexToRgba(seriesColor(i), 0.18),
+      line: { width: 0, color: seriesColor(i) },
+      hoverinfo: "skip",
+      showlegend: false,
+    }];
+  });
   return {
-    data,
+    data: [...bands, ...data],
     layout: {
       ...baseLayout(opts.title, opts.width ?? 640, opts.height ?? 360),
       xaxis: { ...axisTitle(opts.xLabel), type: opts.logX ? "log" : "linear" },
@@ -197,7 +221,10 @@ export function lineSummary(series: Series[], title?: string): string {
     let k = n - 1;
     while (k >= 0 && !Number.isFinite(s.y[k])) k--;
     if (k < 0) return `${s.name} (${n} pts)`;
-    return `${s.name} ${n} pts, last ${shortNumber(s.y[k])} @ ${shortNumber(s.x[k])}`;
+    const b = s.band && Number.isFinite(s.band.lo[k]) && Number.isFinite(s.band.hi[k])
+      ? ` (${shortNumber(s.band.lo[k])}–${shortNumber(s.band.hi[k])})`
+      : "";
+    return `${s.name} ${n} pts, last ${shortNumber(s.y[k])}${b} @ ${shortNumber(s.x[k])}`;
   });
   return `${title ?? "Line plot"}: ${parts.join("; ") || "no data"}`;
 }

@@ -25,6 +25,11 @@ export interface Series {
   y: number[];
   /** Draw the line dashed (e.g. for validation curves). */
   dash?: boolean;
+  /**
+   * A shaded band around the line, one `lo`/`hi` pair per point (e.g. the spread over seeds
+   * around their mean), drawn in the line's colour.
+   */
+  band?: { lo: number[]; hi: number[] };
 }
 
 /** Options for {@linkcode lineChartSVG}. */
@@ -177,6 +182,31 @@ export function finitePoints(
     if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
     if ((logX && x <= 0) || (logY && y <= 0)) continue;
     out.push([x, y]);
+  }
+  return out;
+}
+
+/**
+ * The finite `[x, lo, hi]` triples of a series' band (empty without one).
+ *
+ * @param s The series.
+ * @param logX Skip non-positive x.
+ * @param logY Skip non-positive bounds.
+ * @returns The band's points in order.
+ */
+export function bandPoints(
+  s: Series,
+  logX = false,
+  logY = false,
+): [number, number, number][] {
+  if (!s.band) return [];
+  const out: [number, number, number][] = [];
+  const n = Math.min(s.x.length, s.band.lo.length, s.band.hi.length);
+  for (let i = 0; i < n; i++) {
+    const [x, lo, hi] = [s.x[i], s.band.lo[i], s.band.hi[i]];
+    if (![x, lo, hi].every(Number.isFinite)) continue;
+    if ((logX && x <= 0) || (logY && Math.min(lo, hi) <= 0)) continue;
+    out.push([x, lo, hi]);
   }
   return out;
 }
@@ -483,8 +513,12 @@ export function lineChartSVG(
   const plotH = Math.max(10, height - margin.top - margin.bottom);
 
   const pts = series.map((s) => finitePoints(s, logX, logY));
+  const bands = series.map((s) => bandPoints(s, logX, logY));
   const allX = pts.flatMap((p) => p.map((q) => q[0]));
-  const allY = pts.flatMap((p) => p.map((q) => q[1]));
+  const allY = [
+    ...pts.flatMap((p) => p.map((q) => q[1])),
+    ...bands.flatMap((b) => b.flatMap((q) => [q[1], q[2]])),
+  ];
   const xs = makeScale(logX, paddedExtent(allX, logX), [0, plotW], !logX);
   const yDomain = opts.yDomain ?? paddedExtent(allY, logY);
   const ys = makeScale(logY, yDomain, [plotH, 0], !opts.yDomain);
@@ -544,6 +578,21 @@ export function lineChartSVG(
     lines = lines.attr("clip-path", `url(#${clipId})`);
   }
   const line = d3.line().digits(1);
+  // Bands first, so every line is drawn over every band.
+  bands.forEach((b, i) => {
+    if (b.length < 2) return;
+    const outline: [number, number][] = [
+      ...b.map(([x, lo]): [number, number] => [xs(x), ys(lo)]),
+      ...b.map(([x, , hi]): [number, number] => [xs(x), ys(hi)]).reverse(),
+    ];
+    lines.append("path")
+      .attr("class", "band")
+      .attr("data-name", series[i].name)
+      .attr("fill", seriesColor(i))
+      .attr("fill-opacity", 0.18)
+      .attr("stroke", "none")
+      .attr("d", line(outline) + "Z");
+  });
   series.forEach((s, i) => {
     const color = seriesColor(i);
     const scaled = decimate(pts[i], xs, plotW * 4).map((

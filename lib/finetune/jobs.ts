@@ -25,6 +25,9 @@ import {
   type TaskEvaluation,
 } from "./trainer.ts";
 import type { JobReply, JobRequest } from "./job_worker.ts";
+import { lossByPosition } from "../train/position_loss.ts";
+
+const mean = (a: readonly number[]) => a.reduce((s, v) => s + v, 0) / a.length;
 
 /** The starting point every job shares: a checkpoint and its tokenizer. */
 export interface PretrainedBase {
@@ -54,6 +57,29 @@ export interface FineTuneJob<K extends TaskKind = TaskKind> {
   config: FineTuneConfig;
   /** Start from the pre-trained weights, or from a fresh random model of the same shape. */
   init: "pretrained" | "scratch";
+  /**
+   * This job's own starting point instead of the one the pool shares (e.g. a model with another
+   * tokenizer, so runs on two tokenizers share one pool of workers).
+   */
+  base?: PretrainedBase;
+  /**
+   * Held-out text of the pre-training corpus (base-vocabulary ids): after fine-tuning, the job
+   * measures the model's language-model loss on fixed windows of it, to see how much of the
+   * language model fine-tuning kept.
+   */
+  languageModelEval?: LanguageModelEval;
+}
+
+/** Where and how much {@link FineTuneJob.languageModelEval} measures. */
+export interface LanguageModelEval {
+  /** Token ids of held-out pre-training text. */
+  tokens: Int32Array;
+  /** Number of batches of windows (default 8). */
+  batches?: number;
+  /** Windows per batch (default 8). */
+  batchSize?: number;
+  /** Seed of the windows (default 0): the same seed measures the same text. */
+  seed?: number;
 }
 
 /** What a job measured. */
@@ -66,6 +92,8 @@ export interface FineTuneJobResult {
   test?: TaskEvaluation;
   /** Wall-clock seconds of the job (setup, training and evaluations). */
   seconds: number;
+  /** Mean next-token loss (nats) on `languageModelEval`'s windows, when the job had it. */
+  languageModelLoss?: number;
 }
 
 /** Runs one job in the calling thread (what each worker does). */
@@ -75,8 +103,9 @@ export async function runFineTuneJob<K extends TaskKind>(
   callbacks: FineTuneCallbacks = {},
 ): Promise<FineTuneJobResult> {
   const start = performance.now();
-  const tokenizer = new TaskTokenizer(baseTokenizer(base.tokenizer));
-  const pretrained = decodeCheckpoint(base.checkpoint, job.name).model;
+  const from = job.base ?? base;
+  const tokenizer = new TaskTokenizer(baseTokenizer(from.tokenizer));
+  const pretrained = decodeCheckpoint(from.checkpoint, job.name).model;
   const seed = job.config.seed;
   let model = extendEmbeddings(pretrained, SPECIAL_TOKENS.length, seed);
   pretrained.dispose();
@@ -90,7 +119,10 @@ export async function runFineTuneJob<K extends TaskKind>(
   try {
     const history = await tuner.run(callbacks);
     const test = job.data.test ? tuner.evaluate(job.data.test) : undefined;
-    return { name: job.name, history, test, seconds: (performance.now() - start) / 1000 };
+    const lm = job.languageModelEval;
+    const languageModelLoss = lm ? mean(await lossByPosition(model, lm.tokens, lm)) : undefined;
+    const seconds = (performance.now() - start) / 1000;
+    return { name: job.name, history, test, seconds, languageModelLoss };
   } finally {
     model.dispose();
     head.dispose();

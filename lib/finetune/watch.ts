@@ -20,6 +20,11 @@ export interface JobsPlotOptions {
   title: string;
   /** Parallel workers (default: one per core). */
   workers?: number;
+  /**
+   * Which jobs get a live line (default: all). With several seeds per setting, drawing one
+   * seed keeps the plot readable; every job still prints its result line.
+   */
+  plotted?: (job: FineTuneJob, index: number) => boolean;
 }
 
 /** Runs `jobs` in parallel workers with a live validation-accuracy plot; results in job order. */
@@ -37,7 +42,9 @@ export async function runJobsWithPlot(
   const started = performance.now();
   const results = await runFineTuneJobs(base, jobs, {
     workers: options.workers,
-    onEval: (e, i) => plot.push(jobs[i].name, e.step, e.accuracy),
+    onEval: (e, i) => {
+      if (options.plotted?.(jobs[i], i) ?? true) plot.push(jobs[i].name, e.step, e.accuracy);
+    },
     onResult: (r) => {
       const test = r.test ? `test accuracy ${(100 * r.test.accuracy).toFixed(1)}%` : "done";
       const total = ((performance.now() - started) / 60000).toFixed(1);

@@ -51,3 +51,17 @@ export async function lossByPosition(
   }
   return Array.from(sums, (s) => s / batches);
 }
+
+/** What {@link lossByPositionProbe} measures on: held-out tokens and the windows' options. */
+export interface PositionLossProbeArgs extends PositionLossOptions {
+  /** Held-out token ids. */
+  tokens: Int32Array;
+}
+
+/**
+ * {@link lossByPosition} in the shape of a training-job probe (`ProbeSpec` in lib/train/jobs.ts),
+ * so runs in workers can record how their loss by position changes while they train.
+ */
+export function lossByPositionProbe(model: GPT, args: PositionLossProbeArgs): Promise<number[]> {
+  return lossByPosition(model, args.tokens, args);
+}
