@@ -7,7 +7,7 @@ import { runTrainingJob, runTrainingJobs, type TrainingJob } from "../lib/train/
 import { splitTokens } from "../lib/data.ts";
 import { sinusoidalTable } from "../lib/model/positions.ts";
 import { Rng } from "../lib/random.ts";
-import { lossByPosition } from "../lib/train/position_loss.ts";
+import { lossByPosition, lossByPositionProbeSpec } from "../lib/train/position_loss.ts";
 import type { GPT } from "../lib/model/gpt.ts";
 
 await initBackend();
@@ -78,12 +78,7 @@ Deno.test("runTrainingJobs: a missing probe or a bad setting fails with the job'
 Deno.test("lossByPositionProbe: in a worker, the last probe is lossByPosition of the trained model", async () => {
   const split = splitTokens(tokens, 0.1);
   const args = { tokens: split.val, batches: 2, batchSize: 3, seed: 5 };
-  const probe = {
-    module: new URL("../lib/train/position_loss.ts", import.meta.url).href,
-    name: "lossByPositionProbe",
-    every: 6,
-    args,
-  };
+  const probe = lossByPositionProbeSpec(6, args);
   const [r] = await runTrainingJobs([{ ...job("positions", 3), probe }], { workers: 1 });
   assert.deepEqual(r.probes.map((p) => p.step), [0, 6]);
   const trained = decodeCheckpoint(r.checkpoint, "positions").model;

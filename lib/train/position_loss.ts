@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { BatchSampler } from "../data.ts";
 import type { GPT } from "../model/gpt.ts";
+import type { ProbeSpec } from "./jobs.ts";
 
 /** Options of {@link lossByPosition}. */
 export interface PositionLossOptions {
@@ -64,4 +65,12 @@ export interface PositionLossProbeArgs extends PositionLossOptions {
  */
 export function lossByPositionProbe(model: GPT, args: PositionLossProbeArgs): Promise<number[]> {
   return lossByPosition(model, args.tokens, args);
+}
+
+/**
+ * The probe spec that runs {@link lossByPositionProbe} in a training job every `every` steps
+ * (a notebook cell has no `import.meta` to name this module by).
+ */
+export function lossByPositionProbeSpec(every: number, args: PositionLossProbeArgs): ProbeSpec {
+  return { module: import.meta.url, name: "lossByPositionProbe", every, args };
 }
