@@ -46,6 +46,14 @@ export class BatchSampler {
     readonly contextLength: number,
     seed = 0,
   ) {
+    for (const [name, v] of [["batchSize", batchSize], ["contextLength", contextLength]] as const) {
+      if (!Number.isInteger(v) || v < 1) {
+        throw new RangeError(`BatchSampler: ${name} must be an integer ≥ 1, got ${v}`);
+      }
+    }
+    if (!Number.isSafeInteger(seed)) {
+      throw new RangeError(`BatchSampler: seed must be a safe integer, got ${seed}`);
+    }
     if (tokens.length < contextLength + 1) {
       throw new Error(
         `BatchSampler: ${tokens.length} tokens cannot fill one window of ${contextLength + 1}`,

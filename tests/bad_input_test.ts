@@ -28,6 +28,17 @@ import {
   validateTrainConfig,
 } from "../lib/train/trainer.ts";
 import { Rng } from "../lib/random.ts";
+import { BatchSampler } from "../lib/data.ts";
+import { AdamW } from "../lib/train/adamw.ts";
+import {
+  defaultFineTuneConfig,
+  type FineTuneConfig,
+  FineTuneConfigError,
+  FineTuner,
+  TaskHead,
+  TaskTokenizer,
+  validateFineTuneConfig,
+} from "../lib/finetune/mod.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -916,6 +927,106 @@ add("training settings", [
     run: () => new Trainer(model, { train: tokens, val: tokens }, { ...good, lr: NaN }),
     error: TrainConfigError,
     message: /lr must be/,
+  },
+]);
+
+const ftGood = defaultFineTuneConfig({ steps: 4 });
+const ftBad = (change: Record<string, unknown>) => () =>
+  validateFineTuneConfig({ ...ftGood, ...change } as unknown as FineTuneConfig);
+add("fine-tuning and optimizer settings", [
+  {
+    name: "fine-tune lr negative (gradient ascent)",
+    run: ftBad({ lr: -1e-3 }),
+    error: FineTuneConfigError,
+    message: /lr must be a finite number > 0, got -0.001/,
+  },
+  {
+    name: "fine-tune weightDecay negative",
+    run: ftBad({ weightDecay: -0.1 }),
+    error: FineTuneConfigError,
+    message: /weightDecay must be a finite number ≥ 0/,
+  },
+  {
+    name: "fine-tune beta2 = 1",
+    run: ftBad({ beta2: 1 }),
+    error: FineTuneConfigError,
+    message: /beta2 must be in \[0, 1\)/,
+  },
+  {
+    name: "fine-tune gradClip negative",
+    run: ftBad({ gradClip: -1 }),
+    error: FineTuneConfigError,
+    message: /gradClip must be > 0/,
+  },
+  {
+    name: "fine-tune lambda Infinity",
+    run: ftBad({ lambda: Infinity }),
+    error: FineTuneConfigError,
+    message: /lambda must be a finite number ≥ 0/,
+  },
+  {
+    name: "fine-tune evalExamples fractional",
+    run: ftBad({ evalExamples: 2.5 }),
+    error: FineTuneConfigError,
+    message: /evalExamples must be an integer ≥ 0/,
+  },
+  {
+    name: "fine-tune unknown field",
+    run: ftBad({ warmup: 10 }),
+    error: FineTuneConfigError,
+    message: /unknown field "warmup"/,
+  },
+  {
+    name: "fine-tune config built by hand reaching the FineTuner",
+    run: () => {
+      const base = CharTokenizer.fromText("ab");
+      const tok = new TaskTokenizer(base);
+      const m = GPT.create(makeConfig({ ...CONFIG, vocabSize: tok.vocabSize }), 1);
+      const head = TaskHead.forTask("classification", 2, m.config.nEmbd, 1);
+      try {
+        return new FineTuner(m, head, tok, {
+          kind: "classification",
+          numClasses: 2,
+          train: [{ text: "ab", label: 0 }],
+          val: [],
+        }, { ...ftGood, beta1: 1.5 });
+      } finally {
+        m.dispose();
+        head.dispose();
+      }
+    },
+    error: FineTuneConfigError,
+    message: /beta1 must be in \[0, 1\), got 1.5/,
+  },
+  {
+    name: "AdamW eps 0",
+    run: () => new AdamW(new Map(), { eps: 0 }),
+    error: RangeError,
+    message: /AdamW: eps must be a finite number > 0, got 0/,
+  },
+  {
+    name: "AdamW beta1 negative",
+    run: () => new AdamW(new Map(), { beta1: -0.5 }),
+    error: RangeError,
+    message: /AdamW: beta1 must be in \[0, 1\), got -0.5/,
+  },
+  {
+    name: "BatchSampler batchSize 0",
+    run: () => new BatchSampler(tokens, 0, 4),
+    error: RangeError,
+    message: /BatchSampler: batchSize must be an integer ≥ 1, got 0/,
+  },
+  {
+    name: "BatchSampler contextLength fractional",
+    run: () => new BatchSampler(tokens, 2, 3.5),
+    error: RangeError,
+    message: /BatchSampler: contextLength must be an integer ≥ 1, got 3.5/,
+  },
+  {
+    name: "BatchSampler seed NaN",
+    run: () => new BatchSampler(tokens, 2, 4, NaN),
+    error: RangeError,
+    message: /BatchSampler: seed must be a safe integer, got NaN/,
   },
 ]);
 

@@ -58,6 +58,53 @@ export interface FineTuneConfig {
   seed: number;
 }
 
+/** A fine-tuning configuration error that names the field and its allowed range. */
+export class FineTuneConfigError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(`bad fine-tune config: ${message}`);
+    this.name = "FineTuneConfigError";
+  }
+}
+
+/** Every field of {@link FineTuneConfig}, with the check its value must pass and the range said. */
+const FINE_TUNE_FIELDS: Record<keyof FineTuneConfig, [(v: number) => boolean, string]> = {
+  steps: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
+  batchSize: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
+  lr: [(v) => Number.isFinite(v) && v > 0, "a finite number > 0"],
+  warmupFraction: [(v) => v >= 0 && v < 1, "in [0, 1)"],
+  lambda: [(v) => Number.isFinite(v) && v >= 0, "a finite number ≥ 0"],
+  weightDecay: [(v) => Number.isFinite(v) && v >= 0, "a finite number ≥ 0"],
+  beta1: [(v) => v >= 0 && v < 1, "in [0, 1)"],
+  beta2: [(v) => v >= 0 && v < 1, "in [0, 1)"],
+  gradClip: [(v) => v > 0, "> 0 (Infinity turns clipping off)"],
+  evalInterval: [(v) => Number.isInteger(v) && v >= 0, "an integer ≥ 0 (0: no evaluation)"],
+  evalExamples: [(v) => Number.isInteger(v) && v >= 0, "an integer ≥ 0 (0: all)"],
+  evalBatchSize: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
+  seed: [(v) => Number.isSafeInteger(v), "a safe integer"],
+};
+
+/**
+ * Checks every field of a fine-tuning configuration, however it was built (by
+ * {@link defaultFineTuneConfig} or by hand): each must be a number in its range, none missing or
+ * unknown. Returns the config; throws {@link FineTuneConfigError} naming the field and range.
+ */
+export function validateFineTuneConfig(config: FineTuneConfig): FineTuneConfig {
+  if (typeof config !== "object" || config === null) {
+    throw new FineTuneConfigError(`expected an object, got ${JSON.stringify(config)}`);
+  }
+  for (const key of Object.keys(config)) {
+    if (!(key in FINE_TUNE_FIELDS)) throw new FineTuneConfigError(`unknown field "${key}"`);
+  }
+  for (const [key, [ok, range]] of Object.entries(FINE_TUNE_FIELDS)) {
+    const v = (config as unknown as Record<string, unknown>)[key];
+    if (typeof v !== "number" || !ok(v)) {
+      throw new FineTuneConfigError(`${key} must be ${range}, got ${JSON.stringify(v) ?? v}`);
+    }
+  }
+  return config;
+}
+
 /** GPT-1's recipe with course-sized defaults; only `steps` is required. */
 export function defaultFineTuneConfig(
   overrides: Partial<FineTuneConfig> & { steps: number },
@@ -77,21 +124,7 @@ export function defaultFineTuneConfig(
     seed: 0,
     ...overrides,
   };
-  for (const key of ["steps", "batchSize", "evalBatchSize"] as const) {
-    if (!Number.isInteger(c[key]) || c[key] < 1) {
-      throw new Error(`bad fine-tune config: ${key} must be a positive integer, got ${c[key]}`);
-    }
-  }
-  if (!(c.lr > 0)) throw new Error(`bad fine-tune config: lr must be > 0, got ${c.lr}`);
-  if (!(c.lambda >= 0)) {
-    throw new Error(`bad fine-tune config: lambda must be >= 0, got ${c.lambda}`);
-  }
-  if (!(c.warmupFraction >= 0 && c.warmupFraction < 1)) {
-    throw new Error(
-      `bad fine-tune config: warmupFraction must be in [0, 1), got ${c.warmupFraction}`,
-    );
-  }
-  return c;
+  return validateFineTuneConfig(c);
 }
 
 /** Steps for `epochs` passes over `numExamples` examples in batches of `batchSize`. */
@@ -281,6 +314,7 @@ export class FineTuner<K extends TaskKind = TaskKind> {
     data: FineTuneData<K>,
     config: FineTuneConfig,
   ) {
+    validateFineTuneConfig(config);
     if (tokenizer.vocabSize > model.config.vocabSize) {
       throw new Error(
         `FineTuner: the tokenizer has ${tokenizer.vocabSize} ids but the model only ` +

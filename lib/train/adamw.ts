@@ -64,14 +64,18 @@ export class AdamW {
     options: Partial<AdamWOptions> = {},
   ) {
     this.options = { ...DEFAULTS, ...options };
-    const { beta1, beta2, eps, weightDecay } = this.options;
-    if (
-      !(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 && eps > 0 &&
-        weightDecay >= 0)
-    ) {
-      throw new Error(
-        `AdamW: bad hyper-parameters ${JSON.stringify(this.options)}`,
-      );
+    const checks: [keyof AdamWOptions, boolean, string][] = [
+      ["beta1", this.options.beta1 >= 0 && this.options.beta1 < 1, "in [0, 1)"],
+      ["beta2", this.options.beta2 >= 0 && this.options.beta2 < 1, "in [0, 1)"],
+      ["eps", Number.isFinite(this.options.eps) && this.options.eps > 0, "a finite number > 0"],
+      [
+        "weightDecay",
+        Number.isFinite(this.options.weightDecay) && this.options.weightDecay >= 0,
+        "a finite number ≥ 0",
+      ],
+    ];
+    for (const [key, ok, range] of checks) {
+      if (!ok) throw new RangeError(`AdamW: ${key} must be ${range}, got ${this.options[key]}`);
     }
     this.#params = params;
     this.#decays = this.options.decays ?? decaysByDefault;
