@@ -999,6 +999,34 @@ add("fine-tuning and optimizer settings", [
     message: /beta1 must be in \[0, 1\), got 1.5/,
   },
   {
+    name: "fine-tuning from weights that hold NaN names the step and the parameter",
+    run: async () => {
+      const base = CharTokenizer.fromText("ab");
+      const tok = new TaskTokenizer(base);
+      const m = GPT.create(makeConfig({ ...CONFIG, vocabSize: tok.vocabSize }), 1);
+      const w = m.params.get("h.0.mlp.c_fc.weight")!;
+      const values = w.dataSync().slice();
+      values[3] = NaN;
+      tf.tidy(() => w.assign(tf.tensor(values, w.shape)));
+      const head = TaskHead.forTask("classification", 2, m.config.nEmbd, 1);
+      const tuner = new FineTuner(m, head, tok, {
+        kind: "classification",
+        numClasses: 2,
+        train: [{ text: "ab", label: 0 }, { text: "ba", label: 1 }],
+        val: [],
+      }, { ...ftGood, batchSize: 2 });
+      try {
+        return await tuner.trainStep();
+      } finally {
+        m.dispose();
+        head.dispose();
+      }
+    },
+    error: Error,
+    message:
+      /fine-tuning step 1 of 4 \(lr [^)]*\): AdamW\.step: .*parameter "h\.0\.mlp\.c_fc\.weight" holds NaN at index 3/,
+  },
+  {
     name: "AdamW eps 0",
     run: () => new AdamW(new Map(), { eps: 0 }),
     error: RangeError,

@@ -379,6 +379,14 @@ export class FineTuner<K extends TaskKind = TaskKind> {
     let gradNorm: number;
     try {
       gradNorm = (await this.optimizer.step(grads, lr, this.config.gradClip)).gradNorm;
+    } catch (err) {
+      // Name the step, as the pre-training loop does: a diverging run from a bad start.
+      if (err instanceof Error && err.message.startsWith("AdamW.step:")) {
+        err.message = `fine-tuning step ${
+          this.step + 1
+        } of ${this.config.steps} (lr ${lr}): ${err.message}`;
+      }
+      throw err;
     } finally {
       tf.dispose([...grads.values()]);
     }
