@@ -29,6 +29,7 @@ import {
 } from "../lib/train/trainer.ts";
 import { Rng } from "../lib/random.ts";
 import { BatchSampler } from "../lib/data.ts";
+import { lossByPosition } from "../lib/train/position_loss.ts";
 import { AdamW } from "../lib/train/adamw.ts";
 import {
   defaultFineTuneConfig,
@@ -1025,6 +1026,18 @@ add("fine-tuning and optimizer settings", [
     error: Error,
     message:
       /fine-tuning step 1 of 4 \(lr [^)]*\): AdamW\.step: .*parameter "h\.0\.mlp\.c_fc\.weight" holds NaN at index 3/,
+  },
+  {
+    name: "lossByPosition with 0 batches (would average nothing into NaN)",
+    run: () => lossByPosition(model, tokens, { batches: 0 }),
+    error: RangeError,
+    message: /lossByPosition: batches must be an integer ≥ 1, got 0/,
+  },
+  {
+    name: "lossByPosition with windows longer than the model's context",
+    run: () => lossByPosition(model, tokens, { contextLength: 64 }),
+    error: RangeError,
+    message: /lossByPosition: contextLength 64 exceeds the model's 8/,
   },
   {
     name: "AdamW eps 0",

@@ -33,6 +33,14 @@ export async function lossByPosition(
 ): Promise<number[]> {
   const t = options.contextLength ?? model.config.contextLength;
   const b = options.batchSize ?? 8, batches = options.batches ?? 8;
+  if (!Number.isInteger(batches) || batches < 1) {
+    throw new RangeError(`lossByPosition: batches must be an integer ≥ 1, got ${batches}`);
+  }
+  if (t > model.config.contextLength) {
+    throw new RangeError(
+      `lossByPosition: contextLength ${t} exceeds the model's ${model.config.contextLength}`,
+    );
+  }
   const sampler = new BatchSampler(tokens, b, t, options.seed ?? 0);
   const sums = new Float64Array(t);
   for (let n = 0; n < batches; n++) {
