@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { checkFields, type FieldRule } from "../settings.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { GPT } from "../model/gpt.ts";
 import { AdamW } from "../train/adamw.ts";
@@ -68,7 +69,7 @@ export class FineTuneConfigError extends Error {
 }
 
 /** Every field of {@link FineTuneConfig}, with the check its value must pass and the range said. */
-const FINE_TUNE_FIELDS: Record<keyof FineTuneConfig, [(v: number) => boolean, string]> = {
+const FINE_TUNE_FIELDS: Record<keyof FineTuneConfig, FieldRule> = {
   steps: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
   batchSize: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
   lr: [(v) => Number.isFinite(v) && v > 0, "a finite number > 0"],
@@ -90,18 +91,7 @@ const FINE_TUNE_FIELDS: Record<keyof FineTuneConfig, [(v: number) => boolean, st
  * unknown. Returns the config; throws {@link FineTuneConfigError} naming the field and range.
  */
 export function validateFineTuneConfig(config: FineTuneConfig): FineTuneConfig {
-  if (typeof config !== "object" || config === null) {
-    throw new FineTuneConfigError(`expected an object, got ${JSON.stringify(config)}`);
-  }
-  for (const key of Object.keys(config)) {
-    if (!(key in FINE_TUNE_FIELDS)) throw new FineTuneConfigError(`unknown field "${key}"`);
-  }
-  for (const [key, [ok, range]] of Object.entries(FINE_TUNE_FIELDS)) {
-    const v = (config as unknown as Record<string, unknown>)[key];
-    if (typeof v !== "number" || !ok(v)) {
-      throw new FineTuneConfigError(`${key} must be ${range}, got ${JSON.stringify(v) ?? v}`);
-    }
-  }
+  checkFields(config, FINE_TUNE_FIELDS, (message) => new FineTuneConfigError(message));
   return config;
 }
 

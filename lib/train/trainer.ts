@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { checkFields, type FieldRule } from "../settings.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { GPT } from "../model/gpt.ts";
 import { AdamW, type StepStats } from "./adamw.ts";
@@ -80,7 +81,7 @@ export class TrainConfigError extends Error {
 }
 
 /** Every field of {@link TrainConfig}, each with the check its value must pass and the range said. */
-const TRAIN_FIELDS: Record<keyof TrainConfig, [(v: number) => boolean, string]> = {
+const TRAIN_FIELDS: Record<keyof TrainConfig, FieldRule> = {
   steps: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
   batchSize: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
   lr: [(v) => Number.isFinite(v) && v > 0, "a finite number > 0"],
@@ -103,18 +104,7 @@ const TRAIN_FIELDS: Record<keyof TrainConfig, [(v: number) => boolean, string]> 
  * divide `batchSize`. Returns the config; throws {@link TrainConfigError} naming the field.
  */
 export function validateTrainConfig(config: TrainConfig): TrainConfig {
-  if (typeof config !== "object" || config === null) {
-    throw new TrainConfigError(`expected an object, got ${JSON.stringify(config)}`);
-  }
-  for (const key of Object.keys(config)) {
-    if (!(key in TRAIN_FIELDS)) throw new TrainConfigError(`unknown field "${key}"`);
-  }
-  for (const [key, [ok, range]] of Object.entries(TRAIN_FIELDS)) {
-    const v = (config as unknown as Record<string, unknown>)[key];
-    if (typeof v !== "number" || !ok(v)) {
-      throw new TrainConfigError(`${key} must be ${range}, got ${JSON.stringify(v) ?? v}`);
-    }
-  }
+  checkFields(config, TRAIN_FIELDS, (message) => new TrainConfigError(message));
   if (config.minLr > config.lr) {
     throw new TrainConfigError(`minLr (${config.minLr}) must not exceed lr (${config.lr})`);
   }
