@@ -128,6 +128,11 @@ class ConfigFields {
     ) as boolean;
   }
 
+  /** The activation must be GELU's tanh form, which gpt2 and gpt_neo call "gelu_new". */
+  tanhGelu(key: string): void {
+    this.oneOf(key, ["gelu_new"], "gelu_new", 'the course uses GELU\'s tanh form, "gelu_new"');
+  }
+
   layerNormEps(): void {
     this.oneOf(
       "layer_norm_epsilon",
@@ -147,12 +152,7 @@ class ConfigFields {
 }
 
 function readGpt2(bytes: Uint8Array, f: ConfigFields, source: string): GPT {
-  f.oneOf(
-    "activation_function",
-    ["gelu_new"],
-    "gelu_new",
-    'the course uses GELU\'s tanh form, "gelu_new"',
-  );
+  f.tanhGelu("activation_function");
   f.layerNormEps();
   f.oneOf("scale_attn_weights", [true], true, "the course scales scores by 1/sqrt(head_dim)");
   f.oneOf("scale_attn_by_inverse_layer_idx", [false], false, "the course has no per-layer scaling");
@@ -309,12 +309,7 @@ function readOpenAiGpt(bytes: Uint8Array, f: ConfigFields, source: string): GPT 
 }
 
 function readGptNeo(bytes: Uint8Array, f: ConfigFields, source: string): GPT {
-  f.oneOf(
-    "activation_function",
-    ["gelu_new"],
-    "gelu_new",
-    'the course uses GELU\'s tanh form, "gelu_new"',
-  );
+  f.tanhGelu("activation_function");
   f.layerNormEps();
   const tensors = tensorsOf(bytes, source);
   const d = f.int("hidden_size"),

@@ -15,7 +15,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import type { GPT } from "../model/gpt.ts";
 import { decodeCheckpoint } from "../train/checkpoint.ts";
-import { STALE_TEMP_MS } from "../io/atomic.ts";
+import { STALE_TEMP_MS, syncDirectory } from "../io/atomic.ts";
 import { ExportError } from "./errors.ts";
 import { exportHuggingFace, exportLayout } from "./export.ts";
 import type { HfLayout } from "./layout.ts";
@@ -165,18 +165,6 @@ async function removeStaleDirs(parent: string, name: string): Promise<void> {
   }
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  let handle: Deno.FsFile | undefined;
-  try {
-    handle = await Deno.open(path, { read: true });
-    await handle.sync();
-  } catch {
-    // Directory fsync is unsupported on some platforms; the data itself was synced.
-  } finally {
-    handle?.close();
-  }
-}
-
 async function writeDirectory(
   outDir: string,
   files: Map<string, Uint8Array>,
@@ -200,7 +188,7 @@ async function writeDirectory(
         handle.close();
       }
     }
-    await fsyncPath(temp);
+    await syncDirectory(temp);
     await options.beforeCommit?.(temp);
     if (options.overwrite && await isDirectory(target)) {
       const old = join(parent, `.${name}.${crypto.randomUUID()}.old`);
@@ -232,7 +220,7 @@ async function writeDirectory(
     if (err instanceof ExportError) throw err;
     throw new ExportError("io", `cannot write "${outDir}": ${errText(err)}`, err);
   }
-  await fsyncPath(parent);
+  await syncDirectory(parent);
 }
 
 async function isDirectory(path: string): Promise<boolean> {

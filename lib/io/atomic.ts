@@ -91,8 +91,8 @@ export async function removeStaleTemps(path: string, now = Date.now()): Promise<
   return removed;
 }
 
-/** Flushes a directory entry to disk; ignored where unsupported. */
-async function syncDirectory(dir: string): Promise<void> {
+/** Flushes a directory entry (or a directory's contents) to disk; ignored where unsupported. */
+export async function syncDirectory(dir: string): Promise<void> {
   let handle: Deno.FsFile | undefined;
   try {
     handle = await Deno.open(dir, { read: true });
