@@ -6,8 +6,7 @@ import { GPT } from "../lib/model/gpt.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { BpeTokenizer } from "../lib/tokenizers/bpe.ts";
 import { Rng } from "../lib/random.ts";
-import { encodeCheckpoint } from "../lib/train/checkpoint.ts";
-import { lossByPosition } from "../lib/train/position_loss.ts";
+import { encodeCheckpoint, lossByPosition } from "../lib/train/mod.ts";
 import {
   baseTokenizer,
   type ClassificationExample,

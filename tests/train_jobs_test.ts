@@ -1,13 +1,18 @@
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
 import { makeConfig } from "../lib/model/config.ts";
-import { decodeCheckpoint } from "../lib/train/checkpoint.ts";
-import { defaultTrainConfig } from "../lib/train/trainer.ts";
-import { runTrainingJob, runTrainingJobs, type TrainingJob } from "../lib/train/jobs.ts";
+import {
+  decodeCheckpoint,
+  defaultTrainConfig,
+  lossByPosition,
+  lossByPositionProbeSpec,
+  runTrainingJob,
+  runTrainingJobs,
+  type TrainingJob,
+} from "../lib/train/mod.ts";
 import { splitTokens } from "../lib/data.ts";
 import { sinusoidalTable } from "../lib/model/positions.ts";
 import { Rng } from "../lib/random.ts";
-import { lossByPosition, lossByPositionProbeSpec } from "../lib/train/position_loss.ts";
 import type { GPT } from "../lib/model/gpt.ts";
 
 await initBackend();

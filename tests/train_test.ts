@@ -4,24 +4,25 @@ import { initBackend } from "../lib/backend.ts";
 import { coursePreset } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import {
+  AdamW,
+  CheckpointError,
+  decaysByDefault,
+  decodeCheckpoint,
   defaultTrainConfig,
+  encodeCheckpoint,
+  GradientWorkers,
+  loadCheckpoint,
+  lossByPosition,
+  saveCheckpoint,
   type TrainConfig,
   TrainConfigError,
   Trainer,
+  TrainingLoop,
   validateTrainConfig,
-} from "../lib/train/trainer.ts";
-import { AdamW, decaysByDefault } from "../lib/train/adamw.ts";
-import { warmupCosine } from "../lib/train/schedule.ts";
-import {
-  CheckpointError,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  loadCheckpoint,
-  saveCheckpoint,
-} from "../lib/train/checkpoint.ts";
+  warmupCosine,
+} from "../lib/train/mod.ts";
 import { BatchSampler, evalBatches, splitTokens } from "../lib/data.ts";
-import { lossByPosition } from "../lib/train/position_loss.ts";
-import { decodeSafetensors, encodeSafetensors } from "../lib/io/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors } from "../lib/io/mod.ts";
 import { Rng } from "../lib/random.ts";
 
 await initBackend();
@@ -230,6 +231,119 @@ Deno.test("decodeCheckpoint: a training state that cannot be resumed exactly is 
     );
   }
   model.dispose();
+});
+
+// tests/fixtures/train_checkpoint_v1.safetensors was written by the code before the training
+// state was a type of its own (checkpoint.ts read it off a Trainer): encodeCheckpoint(model,
+// { trainer, extra: { note: "fixture" } }) of GPT.create(makeConfig({ vocabSize: 13,
+// contextLength: 8, nLayer: 1, nHead: 2, nEmbd: 8 }), 5) after 3 of 6 steps of
+// defaultTrainConfig({ steps: 6, batchSize: 2, lr: 3e-3, evalInterval: 0, evalBatches: 1,
+// seed: 3, gradClip: Infinity }) on the tokens (i * 7) % 13, i < 400, on the cpu backend.
+Deno.test("checkpoint format: a file the earlier code wrote loads, and writes back byte for byte", async () => {
+  const bytes = await Deno.readFile(
+    new URL("./fixtures/train_checkpoint_v1.safetensors", import.meta.url),
+  );
+  const loaded = decodeCheckpoint(bytes, "fixture");
+  const state = loaded.training!;
+  assert.equal(state.step, 3);
+  assert.equal(state.adamT, 3);
+  assert.equal(state.samplerState, 758928760);
+  assert.deepEqual(
+    state.trainConfig,
+    defaultTrainConfig({
+      steps: 6,
+      batchSize: 2,
+      lr: 3e-3,
+      evalInterval: 0,
+      evalBatches: 1,
+      seed: 3,
+      gradClip: Infinity,
+    }),
+  );
+  assert.deepEqual(loaded.extra, { note: "fixture" });
+  // Through a Trainer and back: restore it, then save the training state it reports.
+  const tokens = Int32Array.from({ length: 400 }, (_, i) => (i * 7) % 13);
+  const trainer = new Trainer(loaded.model, splitTokens(tokens), state.trainConfig);
+  trainer.restore(state);
+  const again = await encodeCheckpoint(loaded.model, {
+    training: trainer.trainingState(),
+    extra: loaded.extra,
+  });
+  // `{ trainer }` (what the notebooks pass) is the same as `{ training: trainer.trainingState() }`.
+  assert.deepEqual(await encodeCheckpoint(loaded.model, { trainer, extra: loaded.extra }), again);
+  const before = decodeSafetensors(bytes), after = decodeSafetensors(again);
+  assert.deepEqual(Object.keys(after.tensors), Object.keys(before.tensors));
+  for (const [key, t] of Object.entries(before.tensors)) {
+    assert.deepEqual(after.tensors[key], t, key);
+  }
+  for (const key of ["format", "training", "extra"]) {
+    assert.equal(after.metadata[key], before.metadata[key], key);
+  }
+  // The model's config may gain fields (with defaults) over time; the stored ones come back as
+  // they were, and with no new field the whole file is the same bytes.
+  const stored = JSON.parse(before.metadata.config), written = JSON.parse(after.metadata.config);
+  for (const [key, value] of Object.entries(stored)) assert.deepEqual(written[key], value, key);
+  if (after.metadata.config === before.metadata.config) assert.deepEqual(again, bytes);
+  loaded.model.dispose();
+});
+
+Deno.test("TrainingLoop: schedule, step counter, evaluation interval and last step, failing step named", async () => {
+  const seen: string[] = [];
+  const loop = new TrainingLoop({
+    totalSteps: 7,
+    schedule: (step) => step / 10,
+    step: ({ step, lr }) => Promise.resolve({ step, lr }),
+    label: "toy",
+  });
+  const run = (untilStep: number, evalInterval: number, evaluate = true) =>
+    loop.run({
+      untilStep,
+      evalInterval,
+      evaluate: evaluate ? () => `eval after ${loop.step}` : undefined,
+      onStep: (s, t) => void seen.push(`step ${s.step} -> ${t.step} at lr ${s.lr}`),
+      onEval: (e, t) => void seen.push(`${e} (${t.step})`),
+    });
+  await run(5, 2);
+  assert.deepEqual(seen.splice(0), [
+    "step 0 -> 1 at lr 0",
+    "step 1 -> 2 at lr 0.1",
+    "eval after 2 (2)",
+    "step 2 -> 3 at lr 0.2",
+    "step 3 -> 4 at lr 0.3",
+    "eval after 4 (4)",
+    "step 4 -> 5 at lr 0.4",
+    "eval after 5 (5)",
+  ]);
+  await run(5, 2);
+  assert.deepEqual(seen.splice(0), [], "nothing left to do at untilStep");
+  await run(6, 0, false);
+  assert.deepEqual(seen.splice(0), ["step 5 -> 6 at lr 0.5"], "no evaluation without evaluate");
+  await run(7, 0);
+  assert.deepEqual(seen.splice(0), ["step 6 -> 7 at lr 0.6", "eval after 7 (7)"]);
+  assert.equal(loop.lrAt(3), 0.3);
+
+  const failing = (namesStep?: (err: Error) => boolean) =>
+    new TrainingLoop({
+      totalSteps: 3,
+      schedule: () => 0.5,
+      step: () => Promise.reject(new Error("boom")),
+      label: "toy",
+      namesStep,
+    });
+  const named = failing((err) => err.message === "boom");
+  await assert.rejects(
+    () => named.advance(),
+    (e: Error) => e.message === "toy step 1 of 3 (lr 0.5): boom",
+  );
+  assert.equal(named.step, 0, "a failed step is not counted");
+  await assert.rejects(() => failing().advance(), (e: Error) => e.message === "boom");
+});
+
+Deno.test("GradientWorkers refuse webgpu before starting any worker", async () => {
+  await assert.rejects(
+    () => GradientWorkers.start(1, config(), "webgpu"),
+    /GradientWorkers: data parallelism \(threads > 1\) is for the CPU backends .*threads: 1/,
+  );
 });
 
 Deno.test("corrupt, truncated or missing checkpoints give clear errors", async () => {

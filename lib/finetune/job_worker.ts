@@ -1,29 +1,13 @@
 /**
  * A Web Worker that runs fine-tuning jobs for {@link ./jobs.ts}: it is sent the pre-trained
- * base once, then one job at a time, and replies with each job's result.
+ * base once, then one job at a time, and replies with each job's result. The messages are those
+ * of {@link ./protocol.ts}.
  *
  * @module
  */
-import { type BackendName, initBackend } from "../backend.ts";
-import type { FineTuneEvalInfo } from "./trainer.ts";
-import {
-  type FineTuneJob,
-  type FineTuneJobResult,
-  type PretrainedBase,
-  runFineTuneJob,
-} from "./jobs.ts";
-
-/** Messages the worker accepts. */
-export type JobRequest =
-  | { kind: "init"; base: PretrainedBase; backend: BackendName }
-  | { kind: "run"; job: FineTuneJob };
-
-/** Messages the worker sends back. */
-export type JobReply =
-  | { kind: "ready" }
-  | { kind: "eval"; info: FineTuneEvalInfo }
-  | { kind: "result"; result: FineTuneJobResult }
-  | { kind: "error"; message: string };
+import { initBackend } from "../backend.ts";
+import { runFineTuneJob } from "./jobs.ts";
+import type { JobReply, JobRequest, PretrainedBase } from "./protocol.ts";
 
 let base: PretrainedBase | undefined;
 

@@ -12,8 +12,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { GPT, parameterShapes, paramVariable } from "../model/gpt.ts";
-import { type GPTConfig, makeConfig } from "../model/config.ts";
+import { GPT, paramVariable } from "../model/gpt.ts";
+import { type GPTConfig, makeConfig, parameterShapes } from "../model/config.ts";
 import { Rng } from "../random.ts";
 
 /** What {@link TaskTokenizer} needs from the tokenizer it wraps (e.g. a `CharTokenizer`). */

@@ -1,21 +1,20 @@
 /**
- * The fine-tuning loop of GPT-1: AdamW over the model's and the task head's parameters on
+ * The fine-tuning of GPT-1: AdamW over the model's and the task head's parameters on
  * L3 = L2 + λ·L1, a learning rate that warms up linearly over the first 0.2% of the steps and
  * then decays linearly to zero, shuffled mini-batches of whole examples (a new seeded
- * permutation every epoch), and periodic validation accuracy.
- *
- * GPT-1's own settings: lr 6.25e-5, batch 32, 3 epochs, λ = 0.5, warmup 0.2%, weight decay
- * 0.01, dropout 0.1. The defaults below keep the shape of that recipe but use a larger learning
- * rate (1e-4), which suits the course's small models.
+ * permutation every epoch), and periodic validation accuracy. The loop around the step and the
+ * evaluation is the one pre-training uses ({@link ../train/loop.ts}); the settings are
+ * {@link ./config.ts}'s.
  *
  * Every tensor is created and freed inside a step, so `tf.memory().numTensors` stays flat.
  *
  * @module
  */
-import { checkFields, type FieldRule } from "../settings.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { GPT } from "../model/gpt.ts";
-import { AdamW } from "../train/adamw.ts";
+import { AdamW, isStepFault } from "../train/adamw.ts";
+import { type StepContext, TrainingLoop } from "../train/loop.ts";
+import { linearWarmupDecay } from "../train/schedule.ts";
 import { Rng } from "../random.ts";
 import {
   type ExampleOf,
@@ -28,118 +27,10 @@ import {
 import type { TaskHead } from "./head.ts";
 import type { TaskTokenizer } from "./tokens.ts";
 import { type LossValues, objectiveAndGrads, predictBatch, trainableParams } from "./objective.ts";
+import { type FineTuneConfig, validateFineTuneConfig } from "./config.ts";
 
-/** Fine-tuning hyper-parameters. */
-export interface FineTuneConfig {
-  /** Total optimisation steps. */
-  steps: number;
-  /** Examples per batch (a similarity example is 2 sequences, a k-way choice k). */
-  batchSize: number;
-  /** Peak learning rate. */
-  lr: number;
-  /** Fraction of the steps spent warming up (GPT-1: 0.002); at least one step. */
-  warmupFraction: number;
-  /** Weight λ of the auxiliary language-model loss in L3 = L2 + λ·L1. */
-  lambda: number;
-  /** AdamW decoupled weight decay (on linear-layer matrices, including the head's). */
-  weightDecay: number;
-  /** AdamW first-moment decay. */
-  beta1: number;
-  /** AdamW second-moment decay. */
-  beta2: number;
-  /** Clip the gradient to this global norm. */
-  gradClip: number;
-  /** Evaluate validation accuracy every this many steps (and at the end); 0 disables. */
-  evalInterval: number;
-  /** Validation examples used by the periodic evaluation (the first ones; 0 = all). */
-  evalExamples: number;
-  /** Examples per evaluation batch. */
-  evalBatchSize: number;
-  /** Seed of the example order and the dropout masks. */
-  seed: number;
-}
-
-/** A fine-tuning configuration error that names the field and its allowed range. */
-export class FineTuneConfigError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(`bad fine-tune config: ${message}`);
-    this.name = "FineTuneConfigError";
-  }
-}
-
-/** Every field of {@link FineTuneConfig}, with the check its value must pass and the range said. */
-const FINE_TUNE_FIELDS: Record<keyof FineTuneConfig, FieldRule> = {
-  steps: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
-  batchSize: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
-  lr: [(v) => Number.isFinite(v) && v > 0, "a finite number > 0"],
-  warmupFraction: [(v) => v >= 0 && v < 1, "in [0, 1)"],
-  lambda: [(v) => Number.isFinite(v) && v >= 0, "a finite number ≥ 0"],
-  weightDecay: [(v) => Number.isFinite(v) && v >= 0, "a finite number ≥ 0"],
-  beta1: [(v) => v >= 0 && v < 1, "in [0, 1)"],
-  beta2: [(v) => v >= 0 && v < 1, "in [0, 1)"],
-  gradClip: [(v) => v > 0, "> 0 (Infinity turns clipping off)"],
-  evalInterval: [(v) => Number.isInteger(v) && v >= 0, "an integer ≥ 0 (0: no evaluation)"],
-  evalExamples: [(v) => Number.isInteger(v) && v >= 0, "an integer ≥ 0 (0: all)"],
-  evalBatchSize: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
-  seed: [(v) => Number.isSafeInteger(v), "a safe integer"],
-};
-
-/**
- * Checks every field of a fine-tuning configuration, however it was built (by
- * {@link defaultFineTuneConfig} or by hand): each must be a number in its range, none missing or
- * unknown. Returns the config; throws {@link FineTuneConfigError} naming the field and range.
- */
-export function validateFineTuneConfig(config: FineTuneConfig): FineTuneConfig {
-  checkFields(config, FINE_TUNE_FIELDS, (message) => new FineTuneConfigError(message));
-  return config;
-}
-
-/** GPT-1's recipe with course-sized defaults; only `steps` is required. */
-export function defaultFineTuneConfig(
-  overrides: Partial<FineTuneConfig> & { steps: number },
-): FineTuneConfig {
-  const c: FineTuneConfig = {
-    batchSize: 16,
-    lr: 1e-4,
-    warmupFraction: 0.002,
-    lambda: 0.5,
-    weightDecay: 0.01,
-    beta1: 0.9,
-    beta2: 0.999,
-    gradClip: 1.0,
-    evalInterval: Math.max(1, Math.floor(overrides.steps / 10)),
-    evalExamples: 0,
-    evalBatchSize: 32,
-    seed: 0,
-    ...overrides,
-  };
-  return validateFineTuneConfig(c);
-}
-
-/** Steps for `epochs` passes over `numExamples` examples in batches of `batchSize`. */
-export function stepsForEpochs(numExamples: number, batchSize: number, epochs: number): number {
-  return Math.max(1, Math.ceil((numExamples * epochs) / batchSize));
-}
-
-/**
- * GPT-1's schedule: linear warmup from lr/warmupSteps to `lr` over `warmupSteps`, then linear
- * decay to 0 at `totalSteps` (the last step, totalSteps − 1, still gets a small positive rate).
- */
-export function linearWarmupDecay(
-  lr: number,
-  warmupSteps: number,
-  totalSteps: number,
-): (step: number) => number {
-  if (!(lr > 0) || !(warmupSteps >= 0) || !(totalSteps > 0)) {
-    throw new Error(`linearWarmupDecay: bad arguments ${lr}, ${warmupSteps}, ${totalSteps}`);
-  }
-  return (step: number) => {
-    if (step < warmupSteps) return (lr * (step + 1)) / warmupSteps;
-    if (step >= totalSteps) return 0;
-    return (lr * (totalSteps - step)) / Math.max(1, totalSteps - warmupSteps);
-  };
-}
+/** What one {@link FineTuner.trainStep} measured. */
+export type FineTuneStepResult = LossValues & { lr: number; gradNorm: number };
 
 /** Reported after every step. */
 export interface FineTuneStepInfo {
@@ -284,11 +175,9 @@ export class FineTuner<K extends TaskKind = TaskKind> {
   readonly numClasses: number;
   /** Everything measured so far. */
   readonly history: FineTuneHistory = { steps: [], loss: [], l2: [], l1: [], lr: [], evals: [] };
-  /** Steps completed. */
-  step = 0;
+  readonly #loop: TrainingLoop<FineTuneStepResult>;
   readonly #train: FormattedExample[];
   readonly #val: FormattedExample[];
-  readonly #schedule: (step: number) => number;
   readonly #rng: Rng;
   #order: number[] = [];
   #cursor = 0;
@@ -335,13 +224,28 @@ export class FineTuner<K extends TaskKind = TaskKind> {
     const warmup = config.warmupFraction > 0
       ? Math.max(1, Math.round(config.warmupFraction * config.steps))
       : 0;
-    this.#schedule = linearWarmupDecay(config.lr, warmup, config.steps);
+    this.#loop = new TrainingLoop({
+      totalSteps: config.steps,
+      schedule: linearWarmupDecay(config.lr, warmup, config.steps),
+      step: (context) => this.#step(context),
+      label: "fine-tuning",
+      namesStep: isStepFault,
+    });
     this.#rng = new Rng(config.seed);
+  }
+
+  /** Steps completed. */
+  get step(): number {
+    return this.#loop.step;
+  }
+
+  set step(value: number) {
+    this.#loop.step = value;
   }
 
   /** The learning rate at a step. */
   lrAt(step: number): number {
-    return this.#schedule(step);
+    return this.#loop.lrAt(step);
   }
 
   /** The next batch: examples in a seeded order, reshuffled at every epoch. */
@@ -358,29 +262,23 @@ export class FineTuner<K extends TaskKind = TaskKind> {
   }
 
   /** One optimisation step on the next batch. */
-  async trainStep(): Promise<LossValues & { lr: number; gradNorm: number }> {
+  trainStep(): Promise<FineTuneStepResult> {
+    return this.#loop.advance();
+  }
+
+  async #step({ step, lr }: StepContext): Promise<FineTuneStepResult> {
     const batch = this.nextBatch();
-    const lr = this.#schedule(this.step);
     const { loss, grads } = objectiveAndGrads(this.model, this.head, batch, {
       lambda: this.config.lambda,
       training: this.model.config.dropout > 0,
-      seed: this.config.seed * 1_000_003 + this.step * 97,
+      seed: this.config.seed * 1_000_003 + step * 97,
     });
     let gradNorm: number;
     try {
       gradNorm = (await this.optimizer.step(grads, lr, this.config.gradClip)).gradNorm;
-    } catch (err) {
-      // Name the step, as the pre-training loop does: a diverging run from a bad start.
-      if (err instanceof Error && err.message.startsWith("AdamW.step:")) {
-        err.message = `fine-tuning step ${
-          this.step + 1
-        } of ${this.config.steps} (lr ${lr}): ${err.message}`;
-      }
-      throw err;
     } finally {
       tf.dispose([...grads.values()]);
     }
-    this.step++;
     return { ...loss, lr, gradNorm };
   }
 
@@ -410,39 +308,32 @@ export class FineTuner<K extends TaskKind = TaskKind> {
     callbacks: FineTuneCallbacks = {},
     untilStep = this.config.steps,
   ): Promise<FineTuneHistory> {
-    const start = performance.now();
-    let lastYield = performance.now();
-    while (this.step < untilStep) {
-      const r = await this.trainStep();
-      const info: FineTuneStepInfo = {
-        step: this.step,
-        totalSteps: this.config.steps,
-        loss: r.total,
-        l2: r.l2,
-        l1: r.l1,
-        lr: r.lr,
-        gradNorm: r.gradNorm,
-        elapsedSec: (performance.now() - start) / 1000,
-      };
-      const h = this.history;
-      h.steps.push(this.step), h.loss.push(r.total), h.l2.push(r.l2), h.l1.push(r.l1);
-      h.lr.push(r.lr);
-      await callbacks.onStep?.(info);
-      const ev = this.config.evalInterval;
-      if (this.#val.length && ((ev > 0 && this.step % ev === 0) || this.step === untilStep)) {
-        const e: FineTuneEvalInfo = {
-          step: this.step,
-          ...this.evaluate(),
-          elapsedSec: (performance.now() - start) / 1000,
+    const h = this.history;
+    await this.#loop.run({
+      untilStep,
+      evalInterval: this.config.evalInterval,
+      evaluate: this.#val.length ? () => this.evaluate() : undefined,
+      onStep: async (r, { step, elapsedSec }) => {
+        const info: FineTuneStepInfo = {
+          step,
+          totalSteps: this.config.steps,
+          loss: r.total,
+          l2: r.l2,
+          l1: r.l1,
+          lr: r.lr,
+          gradNorm: r.gradNorm,
+          elapsedSec,
         };
+        h.steps.push(step), h.loss.push(r.total), h.l2.push(r.l2), h.l1.push(r.l1);
+        h.lr.push(r.lr);
+        await callbacks.onStep?.(info);
+      },
+      onEval: async (evaluation, { step, elapsedSec }) => {
+        const e: FineTuneEvalInfo = { step, ...evaluation, elapsedSec };
         h.evals.push(e);
         await callbacks.onEval?.(e);
-      }
-      if (performance.now() - lastYield > 200) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        lastYield = performance.now();
-      }
-    }
-    return this.history;
+      },
+    });
+    return h;
   }
 }

@@ -7,12 +7,8 @@
  */
 import { LivePlot } from "../display/live.ts";
 import { flush } from "../display/mod.ts";
-import {
-  type FineTuneJob,
-  type FineTuneJobResult,
-  type PretrainedBase,
-  runFineTuneJobs,
-} from "./jobs.ts";
+import { runFineTuneJobs } from "./jobs.ts";
+import type { FineTuneJob, FineTuneJobResult, PretrainedBase } from "./protocol.ts";
 
 /** Options of {@link runJobsWithPlot}. */
 export interface JobsPlotOptions {

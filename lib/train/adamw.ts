@@ -2,10 +2,11 @@
  * AdamW (Loshchilov & Hutter): Adam with weight decay applied to the weights directly rather
  * than through the gradient, and gradient clipping by global norm.
  *
- * On the CPU backends the update runs as one loop over plain arrays per parameter (a few ms),
- * instead of ~10 tfjs ops per parameter, whose per-op overhead would dominate a small model's
- * step. Decay applies to the matrices of the linear layers only: not to biases, LayerNorm gains
- * or the embeddings.
+ * The update runs as one loop over plain arrays per parameter (a few ms), instead of ~10 tfjs
+ * ops per parameter, whose per-op overhead would dominate a small model's step. It never asks
+ * which backend it runs on: {@link AdamW.step} reads gradients and weights back with `data()`,
+ * which every backend supports. Decay applies to the matrices of the linear layers only: not to
+ * biases, LayerNorm gains or the embeddings.
  *
  * @module
  */
@@ -49,6 +50,17 @@ export interface StepStats {
   gradNorm: number;
   /** Factor the gradient was scaled by (1 = not clipped). */
   clipScale: number;
+}
+
+/** Every error {@link AdamW.step} and {@link AdamW.stepArrays} throw starts so. */
+const STEP_FAULT = "AdamW.step:";
+
+/**
+ * Whether an error is one of {@link AdamW.step}'s: a missing gradient, or a non-finite one
+ * (nothing was updated). Training loops name the failing step in such errors.
+ */
+export function isStepFault(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith(STEP_FAULT);
 }
 
 /** AdamW over a model's named variables. */
@@ -117,7 +129,7 @@ export class AdamW {
     const arrays = new Map<string, Float32Array>();
     for (const name of this.#params.keys()) {
       const g = grads.get(name);
-      if (!g) throw new Error(`AdamW.step: no gradient for "${name}"`);
+      if (!g) throw new Error(`${STEP_FAULT} no gradient for "${name}"`);
       // data(), not dataSync(): the WebGPU backend can only read back asynchronously.
       arrays.set(name, (await g.data()) as Float32Array);
     }
@@ -164,7 +176,7 @@ export class AdamW {
     for (const [name, p] of this.#params) {
       const a = arrays.get(name);
       if (!a || a.length !== p.size) {
-        throw new Error(`AdamW.step: gradient for "${name}" is missing or has the wrong size`);
+        throw new Error(`${STEP_FAULT} gradient for "${name}" is missing or has the wrong size`);
       }
       for (let i = 0; i < a.length; i++) sq += a[i] * a[i];
     }
@@ -172,7 +184,7 @@ export class AdamW {
     if (!Number.isFinite(gradNorm)) {
       // Nothing is updated: say where the fault first shows, so that its cause can be told apart
       // (corrupt weights loaded from a file, or a step that overflowed).
-      throw new Error(`AdamW.step: ${this.#describeFault(arrays, gradNorm, weights)}`);
+      throw new Error(`${STEP_FAULT} ${this.#describeFault(arrays, gradNorm, weights)}`);
     }
     const clipScale = gradNorm > clipNorm ? clipNorm / gradNorm : 1;
     const { beta1, beta2, eps, weightDecay } = this.options;

@@ -7,16 +7,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { GPT, parameterShapes, paramVariable } from "../model/gpt.ts";
-import { countParams, type GPTConfig, makeConfig } from "../model/config.ts";
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  type TensorInput,
-  toFloat32,
-} from "../io/safetensors.ts";
+import { GPT, paramVariable } from "../model/gpt.ts";
+import { countParams, type GPTConfig, makeConfig, parameterShapes } from "../model/config.ts";
+import { decodeSafetensors, encodeSafetensors, type TensorInput, toFloat32 } from "../io/mod.ts";
 import { readFileChecked, writeFileAtomic } from "../io/atomic.ts";
-import { type TrainConfig, type Trainer, validateTrainConfig } from "./trainer.ts";
+import { type TrainConfig, type TrainingState, validateTrainConfig } from "./config.ts";
 
 const FORMAT = "gpt-course-checkpoint/1";
 
@@ -29,29 +24,36 @@ export class CheckpointError extends Error {
   }
 }
 
-/** The training state stored alongside the weights. */
-export interface TrainingState {
-  step: number;
-  samplerState: number;
-  trainConfig: TrainConfig;
-  adamT: number;
-  m: Map<string, Float32Array>;
-  v: Map<string, Float32Array>;
-}
-
 /** What {@link loadCheckpoint} returns. */
 export interface LoadedCheckpoint {
+  /** The model, with the stored weights. */
   model: GPT;
-  /** Present when the checkpoint was saved from a {@link Trainer}. */
+  /** Present when the checkpoint was saved with a training state. */
   training?: TrainingState;
   /** Whatever the caller stored (e.g. the tokenizer). */
   extra: Record<string, unknown>;
 }
 
-/** Serialises a model (and optionally its trainer's state) to safetensors bytes. */
+/** Anything that reports where its run stands (a `Trainer` does). */
+export interface HasTrainingState {
+  /** The run's training state now. */
+  trainingState(): TrainingState;
+}
+
+/** What {@link encodeCheckpoint} and {@link saveCheckpoint} store besides the weights. */
+export interface CheckpointOptions {
+  /** The training state, for resuming (optimizer moments, step, sampler position, settings). */
+  training?: TrainingState;
+  /** Shorthand for `training: trainer.trainingState()` (ignored when `training` is given). */
+  trainer?: HasTrainingState;
+  /** Whatever the caller wants back on loading (JSON; e.g. the tokenizer). */
+  extra?: Record<string, unknown>;
+}
+
+/** Serialises a model (and optionally a training state) to safetensors bytes. */
 export async function encodeCheckpoint(
   model: GPT,
-  options: { trainer?: Trainer; extra?: Record<string, unknown> } = {},
+  options: CheckpointOptions = {},
 ): Promise<Uint8Array> {
   const tensors: Record<string, TensorInput> = {};
   for (const [name, p] of model.params) {
@@ -66,9 +68,8 @@ export async function encodeCheckpoint(
     config: JSON.stringify(model.config),
     extra: JSON.stringify(options.extra ?? {}),
   };
-  const trainer = options.trainer;
-  if (trainer) {
-    const state = trainer.optimizer.state;
+  const state = options.training ?? options.trainer?.trainingState();
+  if (state) {
     for (const [name, p] of model.params) {
       tensors[`adamw.m.${name}`] = {
         dtype: "F32",
@@ -81,11 +82,12 @@ export async function encodeCheckpoint(
         data: state.v.get(name)!,
       };
     }
+    // The keys in this order: the format is the bytes, and older files were written so.
     metadata.training = JSON.stringify({
-      step: trainer.step,
-      samplerState: trainer.sampler.state,
-      trainConfig: trainer.config,
-      adamT: state.t,
+      step: state.step,
+      samplerState: state.samplerState,
+      trainConfig: state.trainConfig,
+      adamT: state.adamT,
     }, keepNonFinite);
   }
   return encodeSafetensors(tensors, metadata);
@@ -95,7 +97,7 @@ export async function encodeCheckpoint(
 export async function saveCheckpoint(
   path: string,
   model: GPT,
-  options: { trainer?: Trainer; extra?: Record<string, unknown> } = {},
+  options: CheckpointOptions = {},
 ): Promise<void> {
   const bytes = await encodeCheckpoint(model, options);
   const slash = path.lastIndexOf("/");

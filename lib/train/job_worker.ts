@@ -1,30 +1,13 @@
 /**
  * A Web Worker that runs pre-training jobs for {@link ./jobs.ts}: initialised with a backend,
  * then sent one job at a time; it streams step and probe reports and replies with the result.
+ * The messages are those of {@link ./protocol.ts}.
  *
  * @module
  */
-import { type BackendName, initBackend } from "../backend.ts";
-import type { StepInfo } from "./trainer.ts";
-import {
-  type ProbeRecord,
-  runTrainingJob,
-  type TrainingJob,
-  type TrainingJobResult,
-} from "./jobs.ts";
-
-/** Messages the worker accepts. */
-export type JobRequest =
-  | { kind: "init"; backend: BackendName }
-  | { kind: "run"; job: TrainingJob };
-
-/** Messages the worker sends back. */
-export type JobReply =
-  | { kind: "ready" }
-  | { kind: "step"; info: StepInfo }
-  | { kind: "probe"; record: ProbeRecord }
-  | { kind: "result"; result: TrainingJobResult }
-  | { kind: "error"; message: string };
+import { initBackend } from "../backend.ts";
+import { runTrainingJob } from "./jobs.ts";
+import type { JobReply, JobRequest } from "./protocol.ts";
 
 const post = (reply: JobReply, transfer: Transferable[] = []) =>
   (self as unknown as Worker).postMessage(reply, transfer);

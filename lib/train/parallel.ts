@@ -9,8 +9,9 @@
  *
  * @module
  */
+import * as tf from "@tensorflow/tfjs";
 import type { Batch } from "../data.ts";
-import type { BackendName } from "../backend.ts";
+import { backendInfo, type BackendName } from "../backend.ts";
 import type { GPTConfig } from "../model/config.ts";
 import type { WorkerReply, WorkerRequest } from "./grad_worker.ts";
 
@@ -22,12 +23,23 @@ export class GradientWorkers {
     this.#workers = workers;
   }
 
-  /** Starts `count` workers for models of this configuration on `backend`. */
+  /**
+   * Starts `count` workers for models of this configuration on `backend` (default: the calling
+   * thread's). Data parallelism is for the CPU backends only: when the workers or the calling
+   * thread (which computes a shard of its own and reads it back synchronously) would run on
+   * webgpu, this throws before starting any worker.
+   */
   static async start(
     count: number,
     config: GPTConfig,
-    backend: BackendName,
+    backend: BackendName = backendInfo()?.name ?? (tf.getBackend() as BackendName),
   ): Promise<GradientWorkers> {
+    if (backend === "webgpu" || tf.getBackend() === "webgpu") {
+      throw new Error(
+        "GradientWorkers: data parallelism (threads > 1) is for the CPU backends (wasm, cpu), " +
+          "not webgpu; on webgpu train with threads: 1",
+      );
+    }
     const workers: Worker[] = [];
     for (let i = 0; i < count; i++) {
       workers.push(new Worker(new URL("./grad_worker.ts", import.meta.url), { type: "module" }));

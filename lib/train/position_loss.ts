@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { BatchSampler } from "../data.ts";
 import type { GPT } from "../model/gpt.ts";
-import type { ProbeSpec } from "./jobs.ts";
+import type { ProbeSpec } from "./protocol.ts";
 
 /** Options of {@link lossByPosition}. */
 export interface PositionLossOptions {

@@ -42,3 +42,22 @@ export function warmupCosine(o: WarmupCosineOptions): (step: number) => number {
 export function constantLr(lr: number): (step: number) => number {
   return () => lr;
 }
+
+/**
+ * GPT-1's schedule: linear warmup from lr/warmupSteps to `lr` over `warmupSteps`, then linear
+ * decay to 0 at `totalSteps` (the last step, totalSteps − 1, still gets a small positive rate).
+ */
+export function linearWarmupDecay(
+  lr: number,
+  warmupSteps: number,
+  totalSteps: number,
+): (step: number) => number {
+  if (!(lr > 0) || !(warmupSteps >= 0) || !(totalSteps > 0)) {
+    throw new Error(`linearWarmupDecay: bad arguments ${lr}, ${warmupSteps}, ${totalSteps}`);
+  }
+  return (step: number) => {
+    if (step < warmupSteps) return (lr * (step + 1)) / warmupSteps;
+    if (step >= totalSteps) return 0;
+    return (lr * (totalSteps - step)) / Math.max(1, totalSteps - warmupSteps);
+  };
+}

@@ -1,120 +1,30 @@
 /**
- * The training loop: sample a batch, compute the loss and its gradient, clip, update with AdamW
- * on a warmup + cosine schedule, and evaluate on fixed batches every so often. Callbacks receive
- * every step and every evaluation (for live plots and progress lines).
+ * Pre-training: sample a batch, compute the loss and its gradient, clip, update with AdamW on a
+ * warmup + cosine schedule, and evaluate on fixed batches every so often. Callbacks receive every
+ * step and every evaluation (for live plots and progress lines). The loop itself is
+ * {@link ./loop.ts}'s, shared with fine-tuning; the settings are {@link ./config.ts}'s.
  *
  * Tensors are created and freed inside each step, so `tf.memory().numTensors` stays flat.
  *
  * @module
  */
-import { checkFields, type FieldRule } from "../settings.ts";
 import * as tf from "@tensorflow/tfjs";
 import type { GPT } from "../model/gpt.ts";
-import { AdamW, type StepStats } from "./adamw.ts";
+import { AdamW, isStepFault, type StepStats } from "./adamw.ts";
 import { warmupCosine } from "./schedule.ts";
 import { type Batch, BatchSampler, evalBatches, type Split } from "../data.ts";
 import { GradientWorkers, shardBatch } from "./parallel.ts";
 import { flatSize, flattenInto, unflattenViews } from "./flat.ts";
-import { backendInfo } from "../backend.ts";
-import type { TrainingState } from "./checkpoint.ts";
+import { type TrainConfig, type TrainingState, validateTrainConfig } from "./config.ts";
+import { type StepContext, TrainingLoop } from "./loop.ts";
 
-/** Training hyper-parameters. */
-export interface TrainConfig {
-  /** Total optimisation steps. */
-  steps: number;
-  /** Sequences per batch. */
-  batchSize: number;
-  /** Peak learning rate. */
-  lr: number;
-  /** Final learning rate of the cosine decay (default lr / 10). */
-  minLr: number;
-  /** Linear warmup steps (default 100, or steps/10 if fewer). */
-  warmupSteps: number;
-  /** AdamW decoupled weight decay. */
-  weightDecay: number;
-  beta1: number;
-  beta2: number;
-  /** Clip the gradient to this global norm. */
-  gradClip: number;
-  /** Evaluate every this many steps (and at the end); 0 disables. */
-  evalInterval: number;
-  /** Number of fixed batches per evaluation. */
-  evalBatches: number;
-  /** Seed of the batch sampler and dropout masks. */
-  seed: number;
-  /**
-   * Threads computing each step's gradient (data parallelism: the batch is split into this many
-   * equal shards, one per thread). 1 runs everything in the calling thread.
-   */
-  threads: number;
-}
-
-/** nanoGPT's CPU settings, scaled to the run length; the result is checked by {@link validateTrainConfig}. */
-export function defaultTrainConfig(
-  overrides: Partial<TrainConfig> & { steps: number },
-): TrainConfig {
-  const lr = overrides.lr ?? 1e-3;
-  return validateTrainConfig({
-    batchSize: 12,
-    lr,
-    minLr: lr / 10,
-    warmupSteps: Math.min(100, Math.floor(overrides.steps / 10)),
-    weightDecay: 0.1,
-    beta1: 0.9,
-    beta2: 0.99,
-    gradClip: 1.0,
-    evalInterval: Math.max(1, Math.floor(overrides.steps / 10)),
-    evalBatches: 8,
-    seed: 0,
-    threads: 1,
-    ...overrides,
-  });
-}
-
-/** A training setting out of its allowed range; the message names the field and the range. */
-export class TrainConfigError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(`bad train config: ${message}`);
-    this.name = "TrainConfigError";
-  }
-}
-
-/** Every field of {@link TrainConfig}, each with the check its value must pass and the range said. */
-const TRAIN_FIELDS: Record<keyof TrainConfig, FieldRule> = {
-  steps: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
-  batchSize: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
-  lr: [(v) => Number.isFinite(v) && v > 0, "a finite number > 0"],
-  minLr: [(v) => Number.isFinite(v) && v >= 0, "a finite number ≥ 0"],
-  warmupSteps: [(v) => Number.isInteger(v) && v >= 0, "an integer ≥ 0"],
-  weightDecay: [(v) => Number.isFinite(v) && v >= 0, "a finite number ≥ 0"],
-  beta1: [(v) => v >= 0 && v < 1, "in [0, 1)"],
-  beta2: [(v) => v >= 0 && v < 1, "in [0, 1)"],
-  gradClip: [(v) => v > 0, "> 0 (Infinity turns clipping off)"],
-  evalInterval: [(v) => Number.isInteger(v) && v >= 0, "an integer ≥ 0 (0: no evaluation)"],
-  evalBatches: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
-  seed: [(v) => Number.isSafeInteger(v), "a safe integer"],
-  threads: [(v) => Number.isInteger(v) && v >= 1, "an integer ≥ 1"],
-};
-
-/**
- * Checks every field of a training configuration, however it was built (by
- * {@link defaultTrainConfig}, by hand, or read back from a checkpoint): each must be a number in
- * its range, no field may be missing or unknown, `minLr` may not exceed `lr`, and `threads` must
- * divide `batchSize`. Returns the config; throws {@link TrainConfigError} naming the field.
- */
-export function validateTrainConfig(config: TrainConfig): TrainConfig {
-  checkFields(config, TRAIN_FIELDS, (message) => new TrainConfigError(message));
-  if (config.minLr > config.lr) {
-    throw new TrainConfigError(`minLr (${config.minLr}) must not exceed lr (${config.lr})`);
-  }
-  if (config.batchSize % config.threads !== 0) {
-    throw new TrainConfigError(
-      `threads (${config.threads}) must be a positive integer dividing batchSize (${config.batchSize})`,
-    );
-  }
-  return config;
-}
+// The settings moved to config.ts; notebooks still import them from here.
+export {
+  defaultTrainConfig,
+  type TrainConfig,
+  TrainConfigError,
+  validateTrainConfig,
+} from "./config.ts";
 
 /** Reported after every step. */
 export interface StepInfo {
@@ -160,12 +70,25 @@ export interface TrainHistory {
   tokens: number;
 }
 
-/** Trains a GPT on a token split. */
+/** What one {@link Trainer.trainStep} measured. */
+export type TrainStepResult = { loss: number; lr: number } & StepStats;
+
+/**
+ * Trains a GPT on a token split: the batches, the loss and gradient (in this thread, or split
+ * over gradient workers with `threads` > 1), the AdamW update and the evaluation on fixed
+ * batches. The loop around them (step counter, schedule, evaluation interval, callbacks) is
+ * {@link TrainingLoop}'s.
+ */
 export class Trainer {
+  /** The model being trained (updated in place). */
   readonly model: GPT;
+  /** The hyper-parameters, validated. */
   readonly config: TrainConfig;
+  /** AdamW over the model's parameters. */
   readonly optimizer: AdamW;
+  /** The training batches' sampler. */
   readonly sampler: BatchSampler;
+  /** Everything measured so far. */
   readonly history: TrainHistory = {
     steps: [],
     loss: [],
@@ -175,9 +98,7 @@ export class Trainer {
     trainSeconds: 0,
     tokens: 0,
   };
-  /** Steps completed. */
-  step = 0;
-  readonly #schedule: (step: number) => number;
+  readonly #loop: TrainingLoop<TrainStepResult>;
   readonly #evalTrain: Batch[];
   readonly #evalVal: Batch[];
   #workers: GradientWorkers | undefined;
@@ -198,11 +119,17 @@ export class Trainer {
       beta2: config.beta2,
       weightDecay: config.weightDecay,
     });
-    this.#schedule = warmupCosine({
-      maxLr: config.lr,
-      minLr: config.minLr,
-      warmupSteps: config.warmupSteps,
+    this.#loop = new TrainingLoop({
       totalSteps: config.steps,
+      schedule: warmupCosine({
+        maxLr: config.lr,
+        minLr: config.minLr,
+        warmupSteps: config.warmupSteps,
+        totalSteps: config.steps,
+      }),
+      step: (context) => this.#step(context),
+      label: "training",
+      namesStep: isStepFault,
     });
     this.#evalTrain = evalBatches(
       data.train,
@@ -218,6 +145,31 @@ export class Trainer {
     );
   }
 
+  /** Steps completed. */
+  get step(): number {
+    return this.#loop.step;
+  }
+
+  set step(value: number) {
+    this.#loop.step = value;
+  }
+
+  /**
+   * Where the run stands, for a checkpoint: the step, the sampler's position, the config and the
+   * optimizer's moments (live views: encode them before the next step).
+   */
+  trainingState(): TrainingState {
+    const { t, m, v } = this.optimizer.state;
+    return {
+      step: this.step,
+      samplerState: this.sampler.state,
+      trainConfig: this.config,
+      adamT: t,
+      m,
+      v,
+    };
+  }
+
   /**
    * Continues from a checkpoint's training state: step, sampler position and optimizer moments.
    * With the same data and config, the resumed run reproduces the uninterrupted one exactly.
@@ -229,27 +181,17 @@ export class Trainer {
   }
 
   /** One optimisation step on the next batch; returns its loss and gradient statistics. */
-  async trainStep(): Promise<{ loss: number; lr: number } & StepStats> {
+  trainStep(): Promise<TrainStepResult> {
+    return this.#loop.advance();
+  }
+
+  async #step({ step, lr }: StepContext): Promise<TrainStepResult> {
     const batch = this.sampler.next();
-    const lr = this.#schedule(this.step);
     const training = this.model.config.dropout > 0;
-    const seed = this.config.seed * 1_000_003 + this.step * 97;
-    let result;
-    try {
-      result = this.config.threads === 1
-        ? await this.#localStep(batch, lr, training, seed)
-        : await this.#parallelStep(batch, lr, training, seed);
-    } catch (err) {
-      // Name the step: "step 1,234 of 2,000" tells a diverging run from a bad start.
-      if (err instanceof Error && err.message.startsWith("AdamW.step:")) {
-        err.message = `training step ${
-          this.step + 1
-        } of ${this.config.steps} (lr ${lr}): ${err.message}`;
-      }
-      throw err;
-    }
-    const { loss, stats } = result;
-    this.step++;
+    const seed = this.config.seed * 1_000_003 + step * 97;
+    const { loss, stats } = this.config.threads === 1
+      ? await this.#localStep(batch, lr, training, seed)
+      : await this.#parallelStep(batch, lr, training, seed);
     return { loss, lr, ...stats };
   }
 
@@ -269,14 +211,8 @@ export class Trainer {
   async #parallelStep(batch: Batch, lr: number, training: boolean, seed: number) {
     const threads = this.config.threads;
     const params = this.model.params;
-    if (tf.getBackend() === "webgpu") {
-      throw new Error("threads > 1 is for the CPU backends; on webgpu train with threads: 1");
-    }
-    this.#workers ??= await GradientWorkers.start(
-      threads - 1,
-      this.model.config,
-      backendInfo()?.name ?? (tf.getBackend() as "wasm"),
-    );
+    // The workers take the calling thread's backend, and refuse one they cannot use (webgpu).
+    this.#workers ??= await GradientWorkers.start(threads - 1, this.model.config);
     const shards = shardBatch(batch, threads);
     const seeds = shards.map((_, i) => seed + i * 7919);
     const weights = flattenInto(params, params, new Float32Array(flatSize(params)));
@@ -312,60 +248,47 @@ export class Trainer {
 
   /** Trains until `config.steps` (or `untilStep`), calling back after steps and evaluations. */
   async run(callbacks: TrainCallbacks = {}, untilStep = this.config.steps): Promise<TrainHistory> {
-    const start = performance.now();
+    const h = this.history;
     const tokensPerStep = this.config.batchSize * this.model.config.contextLength;
+    let windowStart = performance.now(), windowSteps = 0;
     try {
-      await this.#loop(callbacks, untilStep, start, tokensPerStep);
+      await this.#loop.run({
+        untilStep,
+        evalInterval: this.config.evalInterval,
+        evaluate: async () => ({
+          trainLoss: await this.evaluate("train"),
+          valLoss: await this.evaluate("val"),
+        }),
+        onStep: async (r, { step, seconds, elapsedSec }) => {
+          h.trainSeconds += seconds;
+          h.tokens += tokensPerStep;
+          windowSteps++;
+          const windowSec = (performance.now() - windowStart) / 1000;
+          const info: StepInfo = {
+            step,
+            totalSteps: this.config.steps,
+            loss: r.loss,
+            lr: r.lr,
+            gradNorm: r.gradNorm,
+            tokensPerSec: (windowSteps * tokensPerStep) / Math.max(windowSec, 1e-9),
+            elapsedSec,
+            tokens: h.tokens,
+            trainSeconds: h.trainSeconds,
+          };
+          if (windowSec > 10) (windowStart = performance.now()), (windowSteps = 0);
+          h.steps.push(step), h.loss.push(r.loss), h.lr.push(r.lr), h.gradNorm.push(r.gradNorm);
+          await callbacks.onStep?.(info);
+        },
+        onEval: async ({ trainLoss, valLoss }, { step, elapsedSec }) => {
+          const e: EvalInfo = { step, trainLoss, valLoss, elapsedSec };
+          h.evals.push(e);
+          await callbacks.onEval?.(e);
+        },
+      });
     } finally {
       this.close();
     }
-    return this.history;
-  }
-
-  async #loop(callbacks: TrainCallbacks, untilStep: number, start: number, tokensPerStep: number) {
-    let windowStart = performance.now(), windowSteps = 0, lastYield = performance.now();
-    while (this.step < untilStep) {
-      const t0 = performance.now();
-      const r = await this.trainStep();
-      const dt = (performance.now() - t0) / 1000;
-      this.history.trainSeconds += dt;
-      this.history.tokens += tokensPerStep;
-      windowSteps++;
-      const windowSec = (performance.now() - windowStart) / 1000;
-      const info: StepInfo = {
-        step: this.step,
-        totalSteps: this.config.steps,
-        loss: r.loss,
-        lr: r.lr,
-        gradNorm: r.gradNorm,
-        tokensPerSec: (windowSteps * tokensPerStep) / Math.max(windowSec, 1e-9),
-        elapsedSec: (performance.now() - start) / 1000,
-        tokens: this.history.tokens,
-        trainSeconds: this.history.trainSeconds,
-      };
-      if (windowSec > 10) (windowStart = performance.now()), (windowSteps = 0);
-      this.history.steps.push(this.step);
-      this.history.loss.push(r.loss);
-      this.history.lr.push(r.lr);
-      this.history.gradNorm.push(r.gradNorm);
-      await callbacks.onStep?.(info);
-      const ev = this.config.evalInterval;
-      if ((ev > 0 && this.step % ev === 0) || this.step === untilStep) {
-        const e: EvalInfo = {
-          step: this.step,
-          trainLoss: await this.evaluate("train"),
-          valLoss: await this.evaluate("val"),
-          elapsedSec: (performance.now() - start) / 1000,
-        };
-        this.history.evals.push(e);
-        await callbacks.onEval?.(e);
-      }
-      // Let the event loop run now and then (Jupyter display messages, timers, Ctrl-C).
-      if (performance.now() - lastYield > 200) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        lastYield = performance.now();
-      }
-    }
+    return h;
   }
 }
 
