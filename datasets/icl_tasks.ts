@@ -36,10 +36,10 @@ import {
   CHAR_FORMAT,
   formatDemonstration,
   type IclExample,
-  type IclTask,
   type PromptFormat,
   resolveFormat,
-} from "../lib/eval/icl.ts";
+} from "../lib/eval/icl_prompts.ts";
+import type { IclTask } from "../lib/eval/icl_experiments.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Moby-Dick text and words

@@ -18,7 +18,8 @@
  * @module
  */
 import { Rng } from "../lib/random.ts";
-import type { IclExample, IclTask, PromptFormat } from "../lib/eval/icl.ts";
+import type { IclExample, PromptFormat } from "../lib/eval/icl_prompts.ts";
+import type { IclTask } from "../lib/eval/icl_experiments.ts";
 
 /** Lowercase letters: the inputs of mapping rules. */
 export const LOWER = "abcdefghijklmnopqrstuvwxyz";

@@ -33,14 +33,16 @@ import { buildMixture, mobyDickText, mobyDickWords, type TaskSource } from "./ic
 import {
   buildPrompt,
   type IclExample,
-  type IclTask,
-  type LogitsModel,
   type PromptFormat,
+  type Tokenizer,
+} from "../lib/eval/icl_prompts.ts";
+import type { LogitsModel } from "../lib/eval/icl_scoring.ts";
+import {
+  type IclTask,
   sampleDemonstrations,
   type ShotSummary,
   summarize,
-  type Tokenizer,
-} from "../lib/eval/icl.ts";
+} from "../lib/eval/icl_experiments.ts";
 import { rankFirstDifference } from "../lib/eval/choice.ts";
 import { Rng } from "../lib/random.ts";
 

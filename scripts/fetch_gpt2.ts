@@ -21,7 +21,7 @@
  */
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { decodeSafetensors } from "../lib/io/safetensors.ts";
+import { decodeSafetensors } from "../lib/io/mod.ts";
 import { inferGpt2Config } from "../lib/model/hf_gpt2.ts";
 
 /** Where GPT-2 small's weights come from. */

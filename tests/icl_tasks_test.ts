@@ -29,7 +29,12 @@ import {
   validateAlphabet,
   validateFormat,
 } from "../datasets/icl_tasks.ts";
-import { buildPrompt, CHAR_FORMAT, DEFAULT_FORMAT, type IclExample } from "../lib/eval/icl.ts";
+import {
+  buildPrompt,
+  CHAR_FORMAT,
+  DEFAULT_FORMAT,
+  type IclExample,
+} from "../lib/eval/icl_prompts.ts";
 import { loadMobyDick } from "../datasets/moby_dick.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { Rng } from "../lib/random.ts";

@@ -6,7 +6,7 @@ import { GPT } from "../lib/model/gpt.ts";
 import { Rng } from "../lib/random.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { splitTokens } from "../lib/data.ts";
-import { defaultTrainConfig, Trainer } from "../lib/train/trainer.ts";
+import { defaultTrainConfig, Trainer } from "../lib/train/mod.ts";
 import {
   type BatchGenerator,
   buildPrompt,
@@ -27,7 +27,7 @@ import {
   scoreExactMatch,
   shuffleLabels,
   summarize,
-} from "../lib/eval/icl.ts";
+} from "../lib/eval/mod.ts";
 import { mappingTask, pureIclEpisode, pureIclStream } from "../datasets/icl_tasks.ts";
 
 await initBackend();
@@ -316,7 +316,7 @@ Deno.test("icl exact match: answers cut at the separator, a fake generator, batc
   assert.throws(() => greedyGenerator(model)([[1, 2, 3, 4, 5, 6, 7, 8, 9]], 5), /do not fit/);
 });
 
-Deno.test("icl exact match: batched greedy and cached (generateCached) greedy agree on a real GPT", () => {
+Deno.test("icl exact match: batched greedy and cached (generate) greedy agree on a real GPT", () => {
   const model = microGpt(V, 16, 4);
   const prompts = [[1, 2], [3, 4, 5, 6, 0], [6]];
   const before = tf.memory().numTensors;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
 import { makeConfig } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
-import { defaultTrainConfig, Trainer } from "../lib/train/trainer.ts";
+import { defaultTrainConfig, Trainer } from "../lib/train/mod.ts";
 import {
   iclScore,
   inductionScore,
@@ -12,7 +12,7 @@ import {
   trainingProbe,
   trainingProbeSpec,
 } from "../lib/eval/induction.ts";
-import { evaluateIcl } from "../lib/eval/icl.ts";
+import { evaluateIcl } from "../lib/eval/icl_experiments.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { lossByPosition } from "../lib/train/position_loss.ts";
 

@@ -4,7 +4,8 @@ import { initBackend } from "../lib/backend.ts";
 import { coursePreset } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
-import { buildPrompt, scoreContinuations } from "../lib/eval/icl.ts";
+import { buildPrompt } from "../lib/eval/icl_prompts.ts";
+import { scoreContinuations } from "../lib/eval/icl_scoring.ts";
 import { rankFirstDifference } from "../lib/eval/choice.ts";
 import { mobyDickAlphabet } from "../datasets/icl_tasks.ts";
 import {

@@ -6,7 +6,7 @@
 
 import { linePlotBundle } from "./bundles.ts";
 import { DisplayHandle, type JupyterBackend, kernelBackend, type MimeBundle } from "./jupyter.ts";
-import type { ChartOptions, Series } from "./svg.ts";
+import type { ChartOptions, Series } from "./svg_common.ts";
 
 /**
  * Marks a returned bundle so that, when it is the value of a cell's last

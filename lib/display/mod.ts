@@ -19,7 +19,6 @@
 
 export {
   type BarChartOptions,
-  barChartSVG,
   type ChartOptions,
   type ColorScheme,
   finitePoints,
@@ -27,8 +26,6 @@ export {
   HEATMAP_LEVELS,
   HEATMAP_RECT_LIMIT,
   type HeatmapOptions,
-  heatmapSVG,
-  lineChartSVG,
   matrixExtent,
   MISSING_COLOR,
   quantileDomain,
@@ -37,25 +34,30 @@ export {
   seriesColor,
   shortNumber,
   SVG_NS,
-} from "./svg.ts";
+} from "./svg_common.ts";
+export { lineChartSVG } from "./svg_line.ts";
+export { heatmapSVG } from "./svg_heatmap.ts";
+export { barChartSVG } from "./svg_bar.ts";
 export {
   barBundle,
-  type Cell,
-  formatCell,
   heatmapBundle,
   heatmapPlotly,
   linePlotBundle,
   linePlotly,
   lineSummary,
-  markdownBundle,
   PLOTLY_MAX_POINTS,
   PLOTLY_MIME,
   plotlyColorscale,
   type PlotlyFigure,
   svgToHtml,
+} from "./bundles.ts";
+export {
+  type Cell,
+  formatCell,
+  markdownBundle,
   tableBundle,
   type TableOptions,
-} from "./bundles.ts";
+} from "./text_bundles.ts";
 export {
   DisplayHandle,
   type DisplayHandleOptions,

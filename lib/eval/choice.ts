@@ -1,13 +1,14 @@
 /**
  * Multiple choice in one forward pass per question: rank candidate answers by the first token
- * where they differ. Cheaper than lib/eval/icl.ts's `rankCandidates` (one sequence per
+ * where they differ. Cheaper than lib/eval/icl_scoring.ts's `rankCandidates` (one sequence per
  * candidate) when everything after that token is fixed by it, e.g. " man's name." against
  * " woman's name.", or one letter among 26.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { LogitsModel, Tokenizer } from "./icl.ts";
+import type { LogitsModel } from "./icl_scoring.ts";
+import type { Tokenizer } from "./icl_prompts.ts";
 
 /** One multiple-choice question for {@link rankFirstDifference}. */
 export interface ChoiceItem {
@@ -33,7 +34,7 @@ export interface ChoiceResult {
 
 /**
  * Multiple choice in one forward pass per question. Each candidate is tokenized as
- * `answerPrefix + candidate` (separately from the prompt, as lib/eval/icl.ts's `encodePrompt`
+ * `answerPrefix + candidate` (separately from the prompt, as lib/eval/icl_prompts.ts's `encodePrompt`
  * does); the tokens all candidates share at their start (a character model's leading space)
  * are appended to the prompt, and the candidates are ranked by the log-probability of their
  * first token after that, which must differ between candidates. When everything after that token

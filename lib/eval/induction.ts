@@ -16,7 +16,8 @@ import type { GPT } from "../model/gpt.ts";
 import { Rng } from "../random.ts";
 import { lossByPosition } from "../train/position_loss.ts";
 import { CharTokenizer } from "../tokenizers/char.ts";
-import { evaluateIcl, type IclTask, type PromptFormat } from "./icl.ts";
+import { evaluateIcl, type IclTask } from "./icl_experiments.ts";
+import type { PromptFormat } from "./icl_prompts.ts";
 import type { ProbeSpec } from "../train/jobs.ts";
 
 /** Options of {@link repeatedSequences}. */

@@ -8,7 +8,7 @@
  */
 import type { GPT } from "../model/gpt.ts";
 import type { GPTConfig } from "../model/config.ts";
-import { encodeSafetensors, type TensorInput } from "../io/safetensors.ts";
+import { encodeSafetensors, type TensorInput } from "../io/mod.ts";
 import { type HfLayout, type LayoutPlan, planLayout } from "./layout.ts";
 import { hfConfigJson } from "./hf_config.ts";
 import { hfTensors } from "./tensors.ts";

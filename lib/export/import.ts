@@ -20,11 +20,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { GPT, parameterShapes, paramVariable } from "../model/gpt.ts";
-import { type GPTConfig, makeConfig } from "../model/config.ts";
+import { GPT, paramVariable } from "../model/gpt.ts";
+import { type GPTConfig, makeConfig, parameterShapes } from "../model/config.ts";
 import { gpt2FromSafetensors } from "../model/hf_gpt2.ts";
-import { decodeSafetensors, type TensorEntry, toFloat32 } from "../io/safetensors.ts";
-import type { SparsePattern } from "../sparse/patterns.ts";
+import { decodeSafetensors, type TensorEntry, toFloat32 } from "../io/mod.ts";
+import type { SparsePattern } from "../attention/patterns.ts";
 import { ExportError } from "./errors.ts";
 import { COURSE_LAYER_NORM_EPS, type HfConfigJson } from "./hf_config.ts";
 import { expandAttentionTypes } from "./layout.ts";

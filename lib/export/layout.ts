@@ -9,7 +9,7 @@
  * | `norm: "pre"`, dense and local-band layers     | `gpt_neo`    | GPTNeoForCausalLM     |
  *
  * Band width → `window_size`: the course's band of `window` w lets query i see keys
- * j ∈ (i − w, i] (w keys, the query itself included, lib/sparse/patterns.ts). GPT-Neo's local
+ * j ∈ (i − w, i] (w keys, the query itself included, lib/attention/patterns.ts). GPT-Neo's local
  * layers mask with `bias ^ tril(bias, -window_size)`, which removes the keys j ≤ i − window_size,
  * so query i sees j ∈ (i − window_size, i]: the same set when `window_size = w`. There is no
  * off-by-one: both count the query itself. A band at least as wide as the context is the
@@ -24,7 +24,7 @@
  * @module
  */
 import type { GPTConfig } from "../model/config.ts";
-import { patternName } from "../sparse/patterns.ts";
+import { patternName } from "../attention/patterns.ts";
 import { ExportError } from "./errors.ts";
 
 /** The Hugging Face `model_type`s the course exports to. */

@@ -30,7 +30,7 @@
  * @module
  */
 import type { GPTConfig } from "../model/config.ts";
-import { parameterShapes } from "../model/gpt.ts";
+import { parameterShapes } from "../model/config.ts";
 import { ExportError } from "./errors.ts";
 import type { LayoutPlan } from "./layout.ts";
 import { SingularMatrixError, solveLinear } from "./solve.ts";

@@ -22,5 +22,27 @@
  * @module
  */
 
-export * from "./safetensors.ts";
-export * from "./atomic.ts";
+export {
+  type DecodeOptions,
+  DEFAULT_MAX_HEADER_BYTES,
+  type Dtype,
+  DTYPE_SIZE,
+  DTYPES,
+  isDtype,
+  SafetensorsError,
+  type SafetensorsFile,
+  type TensorEntry,
+  type TensorInput,
+} from "./safetensors_format.ts";
+export { encodeSafetensors } from "./safetensors_encode.ts";
+export { decodeSafetensors } from "./safetensors_decode.ts";
+export { fromFloat32, toFloat32 } from "./safetensors_convert.ts";
+export {
+  AtomicWriteError,
+  CheckpointNotFoundError,
+  readFileChecked,
+  removeStaleTemps,
+  STALE_TEMP_MS,
+  syncDirectory,
+  writeFileAtomic,
+} from "./atomic.ts";

@@ -16,9 +16,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { GPT, parameterShapes, paramVariable } from "./gpt.ts";
-import { type GPTConfig, makeConfig } from "./config.ts";
-import { decodeSafetensors, type TensorEntry, toFloat32 } from "../io/safetensors.ts";
+import { GPT, paramVariable } from "./gpt.ts";
+import { type GPTConfig, makeConfig, parameterShapes } from "./config.ts";
+import { decodeSafetensors, type TensorEntry, toFloat32 } from "../io/mod.ts";
 import { readFileChecked } from "../io/atomic.ts";
 
 /** Heads of GPT-2's four published sizes, by width (small, medium, large, XL). */
