@@ -17,7 +17,7 @@ import { GPT } from "../lib/model/gpt.ts";
 import { AdamW } from "../lib/train/adamw.ts";
 import { setReferenceKernels } from "../lib/kernels/dispatch.ts";
 import { BatchSampler, splitTokens } from "../lib/data.ts";
-import { defaultTrainConfig, toTensors, Trainer } from "../lib/train/trainer.ts";
+import { defaultTrainConfig, toTensors, Trainer } from "../lib/train/mod.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { loadMobyDick } from "../datasets/moby_dick.ts";
 

@@ -4,9 +4,9 @@
  * Times one attention forward + backward at sequence lengths n = 1,024, 4,096 and 8,192 (B = 1,
  * H = 4 heads of D = 32, the course's width C = 128) for
  *
- * - dense: the fused WebAssembly SIMD kernel of lib/kernels/attention_cpu.ts, which visits every
+ * - dense: the fused WebAssembly SIMD kernel of lib/attention/cpu_dense.ts, which visits every
  *   causal pair, n(n+1)/2 per head, in O(n) memory;
- * - block-sparse (lib/sparse/block_sparse.ts, plain TypeScript) under the strided pattern with
+ * - block-sparse (lib/attention/cpu_block_sparse.ts, plain TypeScript) under the strided pattern with
  *   l = round(√n), a local band of w = 2l (the same key budget), and the fixed pattern with
  *   l = round(√n), c = 8.
  *
@@ -25,11 +25,14 @@ import { attentionBackward, attentionForward } from "../lib/kernels/wasm/mod.ts"
 import {
   blockSparseBackward,
   blockSparseForward,
+  blockSparseKernelBytes,
   blockSparsePlan,
   DEFAULT_BLOCK_SIZE,
+  denseKernelBytes,
   patternName,
+  scoreTensorBytes,
   type SparsePattern,
-} from "../lib/sparse/mod.ts";
+} from "../lib/attention/mod.ts";
 import { Rng } from "../lib/random.ts";
 
 function arg(name: string, fallback: string): string {
@@ -71,8 +74,6 @@ function best<T>(reps: number, fn: () => T): { ms: number; result: T } {
   return { ms, result };
 }
 
-const f32 = (count: number) => count * 4;
-const padded = (count: number) => Math.ceil(f32(count) / 16) * 16; // wasm/mod.ts' layout
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1).padStart(8);
 
 interface Row {
@@ -104,15 +105,12 @@ for (const n of sizes) {
   const reps = repsArg ?? (n < 4096 ? 3 : 1);
   const rng = new Rng(n);
   const qkv = rng.normalArray(B * n * 3 * C, 1), dy = rng.normalArray(B * n * C, 1);
-  const denseScoreBytes = f32(B * H * n * n);
+  const denseScoreBytes = scoreTensorBytes(B, n, H);
   const nb = Math.ceil(n / blockSize), tilesDense = (nb * (nb + 1)) / 2;
 
   const fwd = best(reps, () => attentionForward(qkv, B, n, H, D));
   const { y, lse } = fwd.result;
   const bwd = best(reps, () => attentionBackward(qkv, y, dy, lse, B, n, H, D));
-  // WebAssembly scratch (the larger of the two layouts: the backward's) + the JS copies out.
-  const wasmScratch = padded(qkv.length) * 2 + padded(y.length) + padded(dy.length) +
-    padded(lse.length);
   const dense: Row = {
     n,
     impl: "dense fused wasm kernel",
@@ -122,7 +120,7 @@ for (const n of sizes) {
     forwardMs: fwd.ms,
     backwardMs: bwd.ms,
     totalMs: fwd.ms + bwd.ms,
-    bytes: wasmScratch + f32(y.length + lse.length + qkv.length),
+    bytes: denseKernelBytes(B, n, H, D), // lib/attention/memory.ts
     denseScoreBytes,
   };
   rows.push(dense);
@@ -148,9 +146,6 @@ for (const n of sizes) {
       reps,
       () => blockSparseBackward(qkv, sf.result.y, dy, sf.result.lse, plan, B, H, D),
     );
-    // Outputs y, lse, dqkv; forward scratch (acc, m, l, scores per block, float64); backward
-    // scratch (dq, dk, dv, Δ for one head, float64); the plan.
-    const scratch = 8 * (blockSize * (D + 3)) + 8 * (3 * n * D + n);
     const total = sf.ms + sb.ms;
     const row: Row = {
       n,
@@ -164,7 +159,7 @@ for (const n of sizes) {
       backwardMs: sb.ms,
       totalMs: total,
       speedupVsDense: dense.totalMs / total,
-      bytes: f32(sf.result.y.length + sf.result.lse.length + qkv.length) + scratch + plan.bytes,
+      bytes: blockSparseKernelBytes(plan, B, H, D),
       denseScoreBytes,
     };
     rows.push(row);

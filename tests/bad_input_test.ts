@@ -9,14 +9,15 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
-import { decodeSafetensors, encodeSafetensors, SafetensorsError } from "../lib/io/safetensors.ts";
-import type { TensorInput } from "../lib/io/safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, SafetensorsError } from "../lib/io/mod.ts";
+import type { TensorInput } from "../lib/io/mod.ts";
 import { removeStaleTemps, STALE_TEMP_MS, writeFileAtomic } from "../lib/io/atomic.ts";
 import { CheckpointError, decodeCheckpoint, encodeCheckpoint } from "../lib/train/checkpoint.ts";
 import { ConfigError, makeConfig } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { gpt2FromSafetensors, HfGpt2Error } from "../lib/model/hf_gpt2.ts";
-import { generate, NonFiniteError, sampleToken } from "../lib/model/generate.ts";
+import { generate } from "../lib/model/generate.ts";
+import { NonFiniteError, sampleToken } from "../lib/model/sample.ts";
 import { CharTokenizer } from "../lib/tokenizers/char.ts";
 import { BpeTokenizer } from "../lib/tokenizers/bpe.ts";
 import { GPT2_MAX_PIECE, Gpt2Tokenizer } from "../lib/tokenizers/gpt2.ts";
@@ -26,7 +27,7 @@ import {
   TrainConfigError,
   Trainer,
   validateTrainConfig,
-} from "../lib/train/trainer.ts";
+} from "../lib/train/mod.ts";
 import { Rng } from "../lib/random.ts";
 import { BatchSampler } from "../lib/data.ts";
 import { lossByPosition } from "../lib/train/position_loss.ts";
@@ -743,49 +744,50 @@ const logits = Float32Array.of(0.5, 1, -1);
 add("sampling", [
   {
     name: "temperature negative",
-    run: () => sampleToken(logits, -1, 0, new Rng(0)),
+    run: () => sampleToken(logits, { temperature: -1, topK: 0 }, new Rng(0)),
     error: RangeError,
     message: /temperature must be a finite number >= 0/,
   },
   {
     name: "temperature NaN",
-    run: () => sampleToken(logits, NaN, 0, new Rng(0)),
+    run: () => sampleToken(logits, { temperature: NaN, topK: 0 }, new Rng(0)),
     error: RangeError,
     message: /temperature/,
   },
   {
     name: "temperature Infinity",
-    run: () => sampleToken(logits, Infinity, 0, new Rng(0)),
+    run: () => sampleToken(logits, { temperature: Infinity, topK: 0 }, new Rng(0)),
     error: RangeError,
     message: /temperature/,
   },
   {
     name: "topK fractional",
-    run: () => sampleToken(logits, 1, 1.5, new Rng(0)),
+    run: () => sampleToken(logits, { temperature: 1, topK: 1.5 }, new Rng(0)),
     error: RangeError,
     message: /topK must be an integer >= 0/,
   },
   {
     name: "topK negative",
-    run: () => sampleToken(logits, 1, -2, new Rng(0)),
+    run: () => sampleToken(logits, { temperature: 1, topK: -2 }, new Rng(0)),
     error: RangeError,
     message: /topK/,
   },
   {
     name: "a NaN logit",
-    run: () => sampleToken(Float32Array.of(0, NaN, 1), 1, 0, new Rng(0)),
+    run: () => sampleToken(Float32Array.of(0, NaN, 1), { temperature: 1, topK: 0 }, new Rng(0)),
     error: NonFiniteError,
     message: /logit 1 is NaN/,
   },
   {
     name: "a +Infinity logit",
-    run: () => sampleToken(Float32Array.of(0, Infinity), 0, 0, new Rng(0)),
+    run: () => sampleToken(Float32Array.of(0, Infinity), { temperature: 0, topK: 0 }, new Rng(0)),
     error: NonFiniteError,
     message: /logit 1 is Infinity/,
   },
   {
     name: "every logit -Infinity",
-    run: () => sampleToken(Float32Array.of(-Infinity, -Infinity), 1, 0, new Rng(0)),
+    run: () =>
+      sampleToken(Float32Array.of(-Infinity, -Infinity), { temperature: 1, topK: 0 }, new Rng(0)),
     error: NonFiniteError,
     message: /every logit is -Infinity/,
   },

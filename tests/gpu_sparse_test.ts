@@ -1,6 +1,6 @@
 /**
- * The WGSL block-sparse attention (lib/gpu/sparse_attention.ts) against the CPU block-sparse
- * kernel (lib/sparse/block_sparse.ts, itself tested against masked dense attention in
+ * The WGSL block-sparse attention (lib/attention/gpu_block_sparse.ts) against the CPU block-sparse
+ * kernel (lib/attention/cpu_block_sparse.ts, itself tested against masked dense attention in
  * tests/sparse_test.ts), on whatever WebGPU adapter exists, software ones included (llvmpipe:
  * correct but slow; each of the four shaders compiles once per head size). Without any adapter
  * every test here is ignored, and says so in its name.
@@ -8,10 +8,11 @@
  * Tolerance: 1e-4 absolute on values and gradients of O(1) inputs, as in tests/gpu_test.ts.
  */
 import * as tf from "@tensorflow/tfjs";
-import { noAdapter } from "./gpu_support.ts";
+import { assertClose as assertCloseTo } from "./support.ts";
+import { gpuTest as sharedGpuTest, noAdapter } from "./gpu_support.ts";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
-import { gpuBlockSparseSelfAttention, tileList } from "../lib/gpu/sparse_attention.ts";
+import { gpuBlockSparseSelfAttention, tileList } from "../lib/attention/gpu_block_sparse.ts";
 import {
   blockLayout,
   blockSparseBackward,
@@ -19,7 +20,7 @@ import {
   blockSparsePlan,
   patternName,
   type SparsePattern,
-} from "../lib/sparse/mod.ts";
+} from "../lib/attention/mod.ts";
 import { Rng } from "../lib/random.ts";
 
 const TOL = 1e-4;
@@ -31,24 +32,11 @@ if (skip) {
   await initBackend({ backend: "webgpu", allowFallbackAdapter: true });
 }
 
-/** A test that needs the webgpu backend; ignored, with the reason in its name, without one. */
-function gpuTest(name: string, fn: () => Promise<void>): void {
-  Deno.test({
-    name: skip ? `${name} (ignored: ${skip})` : name,
-    ignore: skip !== undefined,
-    // tfjs-webgpu leaves buffer mappings and queue callbacks in flight between tests.
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn,
-  });
-}
+/** A test that needs the webgpu backend (see tests/gpu_support.ts). */
+const gpuTest = (name: string, fn: () => Promise<void>) => sharedGpuTest(skip, name, fn);
 
-function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
-  assert.equal(got.length, want.length, `${what}: lengths`);
-  let diff = 0;
-  for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - want[i]));
-  assert.ok(diff < TOL, `${what}: max |Δ| = ${diff} ≥ ${TOL}`);
-}
+const assertClose = (what: string, got: ArrayLike<number>, want: ArrayLike<number>) =>
+  assertCloseTo(what, got, want, TOL);
 
 const PATTERNS: SparsePattern[] = [
   { kind: "dense" },

@@ -10,3 +10,18 @@ export async function noAdapter(): Promise<string | undefined> {
     return `requestAdapter failed: ${err}`;
   }
 }
+
+/**
+ * A test that needs the webgpu backend: ignored, with the reason in its name, when `skip` (the
+ * result of {@link noAdapter}) says there is no adapter.
+ */
+export function gpuTest(skip: string | undefined, name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name: skip ? `${name} (ignored: ${skip})` : name,
+    ignore: skip !== undefined,
+    // tfjs-webgpu leaves buffer mappings and queue callbacks in flight between tests.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn,
+  });
+}

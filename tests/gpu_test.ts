@@ -1,5 +1,5 @@
 /**
- * The WGSL attention kernels (lib/gpu/attention.ts) against a float64 reference, on whatever
+ * The WGSL attention kernels (lib/attention/gpu_dense.ts) against a float64 reference, on whatever
  * WebGPU adapter exists, software ones included (llvmpipe on CI: correct but slow, and each new
  * shader takes ~0.1–15 s to compile the first time; Mesa caches them on disk after that).
  * Without any adapter every test here is ignored, and says so in its name.
@@ -8,10 +8,11 @@
  * to 130 keys; llvmpipe lands near 5e-7).
  */
 import * as tf from "@tensorflow/tfjs";
-import { noAdapter } from "./gpu_support.ts";
+import { assertClose as assertCloseTo } from "./support.ts";
+import { gpuTest as sharedGpuTest, noAdapter } from "./gpu_support.ts";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
-import { gpuCausalAttention, gpuCausalSelfAttention } from "../lib/gpu/mod.ts";
+import { gpuCausalAttention, gpuCausalSelfAttention } from "../lib/attention/mod.ts";
 import { coursePreset } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { Rng } from "../lib/random.ts";
@@ -25,17 +26,8 @@ if (skip) {
   await initBackend({ backend: "webgpu", allowFallbackAdapter: true });
 }
 
-/** A test that needs the webgpu backend; ignored, with the reason in its name, without one. */
-function gpuTest(name: string, fn: () => Promise<void>): void {
-  Deno.test({
-    name: skip ? `${name} (ignored: ${skip})` : name,
-    ignore: skip !== undefined,
-    // tfjs-webgpu leaves buffer mappings and queue callbacks in flight between tests.
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn,
-  });
-}
+/** A test that needs the webgpu backend (see tests/gpu_support.ts). */
+const gpuTest = (name: string, fn: () => Promise<void>) => sharedGpuTest(skip, name, fn);
 
 /** softmax(q·kᵀ/√D + causal mask)·v and its gradients for dO, per head, in float64. */
 function reference(
@@ -87,17 +79,8 @@ function reference(
   return { out, dq, dk, dv };
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function assertClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>): void {
-  const diff = maxAbsDiff(got, want);
-  assert.ok(diff < TOL, `${what}: max |Δ| = ${diff} ≥ ${TOL}`);
-}
+const assertClose = (what: string, got: ArrayLike<number>, want: ArrayLike<number>) =>
+  assertCloseTo(what, got, want, TOL);
 
 const read = async (x: tf.Tensor) => await x.data() as Float32Array;
 
@@ -253,7 +236,7 @@ gpuTest("a micro GPT gives the same loss and gradients on webgpu as on cpu", asy
 gpuTest("a micro GPT trains on webgpu with the course's Trainer (no CPU-only reads)", async () => {
   const { GPT } = await import("../lib/model/gpt.ts");
   const { coursePreset } = await import("../lib/model/config.ts");
-  const { defaultTrainConfig, Trainer } = await import("../lib/train/trainer.ts");
+  const { defaultTrainConfig, Trainer } = await import("../lib/train/mod.ts");
   const tokens = Int32Array.from({ length: 600 }, (_, i) => (i * 3) % 7);
   const split = { train: tokens.subarray(0, 500), val: tokens.subarray(500) };
   const model = GPT.create(coursePreset("micro", { vocabSize: 7, contextLength: 8 }), 0);

@@ -1,28 +1,18 @@
+import { maxAbsDiff, randn } from "./support.ts";
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
-import { fusedCausalSelfAttention } from "../lib/kernels/attention_cpu.ts";
+import { fusedCausalSelfAttention } from "../lib/attention/cpu_dense.ts";
 import { SOURCE_SHA256 } from "../lib/kernels/wasm/kernels_wasm.ts";
 import { sha256Hex } from "../lib/kernels/wasm/encoding.ts";
-import { attendReference } from "../lib/model/attention.ts";
+import { attendReference } from "../lib/attention/mod.ts";
 import { linear } from "../lib/kernels/linear.ts";
-import { fusedGelu, fusedLayerNorm } from "../lib/kernels/layernorm_cpu.ts";
+import { fusedGelu } from "../lib/kernels/gelu_cpu.ts";
+import { fusedLayerNorm } from "../lib/kernels/layernorm_cpu.ts";
 import { geluReference, layerNormReference } from "../lib/model/layers.ts";
 import { Rng } from "../lib/random.ts";
 
 await initBackend();
-
-function randn(shape: number[], seed: number): tf.Tensor {
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(new Rng(seed).normalArray(size, 1), shape);
-}
-
-function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
-  const x = a.dataSync(), y = b.dataSync();
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
-  return m;
-}
 
 Deno.test("fused causal attention matches the tfjs composition: values and gradients, several shapes", () => {
   // [B, T, H, D]: a single token, odd sizes, head sizes that are not multiples of 4, the course's shape.

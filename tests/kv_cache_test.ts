@@ -1,10 +1,12 @@
+import { maxAbsDiff } from "./support.ts";
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
 import { coursePreset, type NormPlacement } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
 import { generate } from "../lib/model/generate.ts";
-import { generateCached, KVCache, sampleNext, topPIndices } from "../lib/model/kv_cache.ts";
+import { KVCache } from "../lib/model/kv_cache.ts";
+import { sampleToken, type SamplingOptions, topPIndices } from "../lib/model/sample.ts";
 import { Rng } from "../lib/random.ts";
 
 await initBackend();
@@ -39,12 +41,7 @@ function fullLogits(model: GPT, ids: number[]): Float32Array[] {
   return ids.map((_, t) => flat.slice(t * VOCAB, (t + 1) * VOCAB));
 }
 
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
+const maxDiff = maxAbsDiff;
 
 const SEQ = [5, 0, 22, 7, 7, 13, 1, 19, 4, 11, 2, 16]; // a full context
 
@@ -80,20 +77,39 @@ for (const norm of ["pre", "post"] as const) {
   }
 }
 
-Deno.test("kv cache: greedy cached generation equals greedy uncached generation", () => {
+/** generate() written out with full forward passes over the whole sequence (within the context). */
+function generateByFullForward(
+  model: GPT,
+  prompt: number[],
+  n: number,
+  options: SamplingOptions & { seed?: number },
+): number[] {
+  const rng = new Rng(options.seed ?? 0);
+  const tokens = [...prompt];
+  for (let i = 0; i < n; i++) {
+    tokens.push(sampleToken(fullLogits(model, tokens).at(-1)!, options, rng));
+  }
+  return tokens;
+}
+
+Deno.test("generate (through the cache) draws what full forward passes draw", () => {
   for (const norm of ["pre", "post"] as const) {
     const model = micro(norm, true, 3); // seed 3: greedy paths that do not just repeat a token
     const prompt = [3, 14, 1];
     const n = CONTEXT - prompt.length; // fills the context exactly
-    const uncached = generate(model, prompt, { maxNewTokens: n, temperature: 0 });
-    assert.deepEqual(generateCached(model, prompt, { maxNewTokens: n, greedy: true }), uncached);
+    const greedy = generateByFullForward(model, prompt, n, { greedy: true });
+    assert.ok(new Set(greedy.slice(3)).size > 2, `a greedy path that varies: ${greedy}`);
+    assert.deepEqual(generate(model, prompt, { maxNewTokens: n, greedy: true }), greedy);
     assert.deepEqual(
-      generateCached(model, prompt, { maxNewTokens: n, temperature: 0, overflow: "error" }),
-      uncached,
+      generate(model, prompt, { maxNewTokens: n, temperature: 0, overflow: "error" }),
+      greedy,
     );
-    // Sampling (no top-p) draws the same tokens as generate() for the same seed.
-    const options = { maxNewTokens: n, temperature: 0.8, topK: 10, seed: 5 };
-    assert.deepEqual(generateCached(model, prompt, options), generate(model, prompt, options));
+    // Sampling draws the same tokens for the same seed.
+    const options = { temperature: 0.8, topK: 10, seed: 5 };
+    assert.deepEqual(
+      generate(model, prompt, { maxNewTokens: n, ...options }),
+      generateByFullForward(model, prompt, n, options),
+    );
     model.dispose();
   }
 });
@@ -101,7 +117,7 @@ Deno.test("kv cache: greedy cached generation equals greedy uncached generation"
 Deno.test("kv cache: past the context, the window slides as documented (or it refuses)", () => {
   const model = micro("pre", true, 3);
   const prompt = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]; // longer than the context
-  const got = generateCached(model, prompt, { maxNewTokens: 20, greedy: true });
+  const got = generate(model, prompt, { maxNewTokens: 20, greedy: true });
   // The documented rule, with full forward passes: the window ends at the newest token, starts
   // as the prompt's last CONTEXT tokens and restarts from the last CONTEXT / 2 when it overflows.
   const want = [...prompt];
@@ -113,23 +129,21 @@ Deno.test("kv cache: past the context, the window slides as documented (or it re
     if (want.length - start > CONTEXT) start = want.length - CONTEXT / 2;
   }
   assert.deepEqual(got, want);
-  // generate() re-crops at every token instead, so past the context the two differ.
-  assert.notDeepEqual(got, generate(model, prompt, { maxNewTokens: 20, temperature: 0 }));
   assert.throws(
-    () => generateCached(model, [1, 2, 3], { maxNewTokens: 10, overflow: "error" }),
+    () => generate(model, [1, 2, 3], { maxNewTokens: 10, overflow: "error" }),
     /prompt \(3\) \+ maxNewTokens \(10\) = 13 tokens exceed the context of 12/,
   );
-  assert.throws(() => generateCached(model, [], { maxNewTokens: 1 }), /prompt is empty/);
-  assert.throws(() => generateCached(model, [23], { maxNewTokens: 1 }), /outside \[0, 23\)/);
-  assert.throws(() => generateCached(model, [1], { maxNewTokens: 1, topP: 0 }), /topP/);
-  assert.deepEqual(generateCached(model, [4, 5], { maxNewTokens: 0 }), [4, 5]);
+  assert.throws(() => generate(model, [], { maxNewTokens: 1 }), /prompt is empty/);
+  assert.throws(() => generate(model, [23], { maxNewTokens: 1 }), /outside \[0, 23\)/);
+  assert.throws(() => generate(model, [1], { maxNewTokens: 1, topP: 0 }), /topP/);
+  assert.deepEqual(generate(model, [4, 5], { maxNewTokens: 0 }), [4, 5]);
   model.dispose();
 });
 
 Deno.test("kv cache: numTensors stays flat across generation", () => {
   const model = micro("post", false, 4);
   const before = tf.memory().numTensors;
-  generateCached(model, [1, 2], { maxNewTokens: 30, temperature: 1, topP: 0.9, seed: 1 });
+  generate(model, [1, 2], { maxNewTokens: 30, temperature: 1, topP: 0.9, seed: 1 });
   assert.equal(tf.memory().numTensors, before);
   const cache = new KVCache(model);
   cache.append([1, 2, 3]);
@@ -163,15 +177,15 @@ Deno.test("top-p keeps the smallest most-likely set reaching p, on a hand-made d
   const rng = new Rng(2);
   const counts = [0, 0, 0, 0, 0];
   const n = 6000;
-  for (let i = 0; i < n; i++) counts[sampleNext(logits, { topP: 0.8 }, rng)]++;
+  for (let i = 0; i < n; i++) counts[sampleToken(logits, { topP: 0.8 }, rng)]++;
   assert.equal(counts[0] + counts[2], 0, `${counts}`);
   for (const [i, p] of [[1, 0.4 / 0.85], [3, 0.25 / 0.85], [4, 0.2 / 0.85]]) {
     assert.ok(Math.abs(counts[i] / n - p) < 0.025, `token ${i}: ${counts[i] / n} vs ${p}`);
   }
   // With top-k 2 first, the nucleus is taken within the two survivors.
   for (let i = 0; i < 200; i++) {
-    assert.ok([1, 3].includes(sampleNext(logits, { topK: 2, topP: 0.99 }, rng)));
+    assert.ok([1, 3].includes(sampleToken(logits, { topK: 2, topP: 0.99 }, rng)));
   }
-  assert.equal(sampleNext(logits, { greedy: true, topP: 0.5 }, rng), 1);
-  assert.equal(sampleNext(logits, { temperature: 0 }, rng), 1);
+  assert.equal(sampleToken(logits, { greedy: true, topP: 0.5 }, rng), 1);
+  assert.equal(sampleToken(logits, { temperature: 0 }, rng), 1);
 });

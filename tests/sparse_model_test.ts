@@ -1,6 +1,6 @@
 /**
  * Sparse attention inside the model: the per-layer `attention` field of GPTConfig
- * (lib/model/config.ts), its use by lib/model/gpt.ts and lib/model/attention.ts (block-sparse
+ * (lib/model/config.ts), its use by lib/model/gpt.ts and lib/attention/mod.ts (block-sparse
  * kernel on the fused path, the pattern's mask on the reference path), and checkpoints that
  * carry it.
  */
@@ -12,7 +12,7 @@ import { ConfigError, coursePreset, type GPTConfig, makeConfig } from "../lib/mo
 import { GPT } from "../lib/model/gpt.ts";
 import { setReferenceKernels } from "../lib/kernels/dispatch.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../lib/train/checkpoint.ts";
-import { layerPatterns, type SparsePattern } from "../lib/sparse/mod.ts";
+import { layerPatterns, type SparsePattern } from "../lib/attention/mod.ts";
 
 await initBackend();
 
@@ -72,7 +72,7 @@ Deno.test("config: attention is validated per layer, with errors naming the fiel
       String(message),
     );
   }
-  // GPT-3's alternation, from lib/sparse.
+  // GPT-3's alternation, from lib/attention.
   const alternating = makeConfig({ ...base, attention: layerPatterns("alternating", 2, band) });
   assert.deepEqual(alternating.attention, [{ kind: "dense" }, band]);
   // The config keeps its own copy of the patterns.

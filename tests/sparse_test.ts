@@ -1,12 +1,12 @@
 /**
- * Sparse attention: the patterns of lib/sparse/patterns.ts against hand-written masks and their
- * definitions, and the block-sparse kernel of lib/sparse/block_sparse.ts against masked dense
+ * Sparse attention: the patterns of lib/attention/patterns.ts against hand-written masks and their
+ * definitions, and the block-sparse kernel of lib/attention/cpu_block_sparse.ts against masked dense
  * attention in plain tfjs ops and against the fused dense kernel.
  */
 import * as tf from "@tensorflow/tfjs";
 import assert from "node:assert/strict";
 import { initBackend } from "../lib/backend.ts";
-import { fusedCausalSelfAttention } from "../lib/kernels/attention_cpu.ts";
+import { fusedCausalSelfAttention } from "../lib/attention/cpu_dense.ts";
 import { Rng } from "../lib/random.ts";
 import {
   allowed,
@@ -23,7 +23,7 @@ import {
   reachability,
   type SparsePattern,
   validatePattern,
-} from "../lib/sparse/mod.ts";
+} from "../lib/attention/mod.ts";
 
 await initBackend();
 

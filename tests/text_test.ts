@@ -5,7 +5,8 @@ import { CharTokenizer, UnknownSymbolError } from "../lib/tokenizers/char.ts";
 import { loadMobyDick, mobyDickChapters } from "../datasets/moby_dick.ts";
 import { coursePreset } from "../lib/model/config.ts";
 import { GPT } from "../lib/model/gpt.ts";
-import { generate, sampleToken } from "../lib/model/generate.ts";
+import { generate } from "../lib/model/generate.ts";
+import { sampleToken } from "../lib/model/sample.ts";
 import { Rng } from "../lib/random.ts";
 
 await initBackend();
@@ -43,16 +44,16 @@ Deno.test("Moby-Dick loads from the npm package", () => {
 
 Deno.test("sampling: greedy, top-k, temperature", () => {
   const logits = Float32Array.from([0, 3, 1, 2]);
-  assert.equal(sampleToken(logits, 0, 0, new Rng(0)), 1);
+  assert.equal(sampleToken(logits, { temperature: 0, topK: 0 }, new Rng(0)), 1);
   const rng = new Rng(1);
   for (let i = 0; i < 50; i++) {
-    assert.ok([1, 3].includes(sampleToken(logits, 1, 2, rng)));
+    assert.ok([1, 3].includes(sampleToken(logits, { temperature: 1, topK: 2 }, rng)));
   }
   const counts = [0, 0, 0, 0];
-  for (let i = 0; i < 2000; i++) counts[sampleToken(logits, 1, 0, rng)]++;
+  for (let i = 0; i < 2000; i++) counts[sampleToken(logits, { temperature: 1, topK: 0 }, rng)]++;
   // softmax([0,3,1,2]) ≈ [0.032, 0.644, 0.087, 0.237]
   assert.ok(Math.abs(counts[1] / 2000 - 0.644) < 0.04, `${counts}`);
-  assert.throws(() => sampleToken(logits, -1, 0, rng), /temperature/);
+  assert.throws(() => sampleToken(logits, { temperature: -1, topK: 0 }, rng), /temperature/);
 });
 
 Deno.test("generate crops long prompts, is seeded, and keeps numTensors flat", () => {
@@ -87,7 +88,7 @@ Deno.test("sampleToken: frequencies follow softmax(logits / T) at several temper
   for (const t of [0.25, 0.5, 2, 4]) {
     const rng = new Rng(17);
     const counts = new Array(4).fill(0);
-    for (let i = 0; i < n; i++) counts[sampleToken(logits, t, 0, rng)]++;
+    for (let i = 0; i < n; i++) counts[sampleToken(logits, { temperature: t, topK: 0 }, rng)]++;
     const e = Array.from(logits, (l) => Math.exp(l / t));
     const z = e.reduce((a, b) => a + b, 0);
     counts.forEach((c, i) => {
@@ -98,7 +99,7 @@ Deno.test("sampleToken: frequencies follow softmax(logits / T) at several temper
   // Top-k renormalises over the k most likely only.
   const rng = new Rng(3);
   const counts = new Array(4).fill(0);
-  for (let i = 0; i < n; i++) counts[sampleToken(logits, 0.5, 2, rng)]++;
+  for (let i = 0; i < n; i++) counts[sampleToken(logits, { temperature: 0.5, topK: 2 }, rng)]++;
   const p2 = Math.exp(4) / (Math.exp(4) + Math.exp(2));
   assert.equal(counts[1] + counts[3], 0);
   assert.ok(Math.abs(counts[2] / n - p2) < 0.015);

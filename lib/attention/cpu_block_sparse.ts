@@ -1,7 +1,7 @@
 /**
  * Block-sparse causal self-attention on the CPU, in plain TypeScript on Float32Arrays: the same
  * qkv [B·T, 3C] → y [B·T, C] interface as `fusedCausalSelfAttention`
- * (lib/kernels/attention_cpu.ts), but only the non-empty (query-block, key-block) tiles of a
+ * (cpu_dense.ts), but only the non-empty (query-block, key-block) tiles of a
  * {@link SparsePattern} are visited.
  *
  * How it works:
@@ -27,17 +27,16 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../kernels/custom_op.ts";
+import { LruCache } from "../cache.ts";
 import {
   type BlockLayout,
   blockLayout,
+  DEFAULT_BLOCK_SIZE,
   keyRuns,
   patternName,
   type SparsePattern,
   validatePattern,
 } from "./patterns.ts";
-
-/** Tile side used when none is given: 64 positions (the GPU kernels' workgroup too). */
-export const DEFAULT_BLOCK_SIZE = 64;
 
 /** Everything the kernels need to know about a pattern at one sequence length and block size. */
 export interface BlockSparsePlan {
@@ -323,8 +322,7 @@ export interface BlockSparseOptions {
   blockSize?: number;
 }
 
-const PLAN_CACHE_SIZE = 16;
-const planCache = new Map<string, BlockSparsePlan>();
+const plans = new LruCache<string, BlockSparsePlan>(16);
 
 /**
  * The plan for (pattern, T, block size), from a small cache (the 16 most recent), so a training
@@ -337,15 +335,7 @@ export function cachedPlan(
 ): BlockSparsePlan {
   validatePattern(pattern, time);
   const key = `${patternName(pattern)}|${time}|${blockSize}`;
-  let plan = planCache.get(key);
-  if (plan) {
-    planCache.delete(key); // re-inserted below as the most recent
-  } else {
-    plan = blockSparsePlan(pattern, time, blockSize);
-  }
-  planCache.set(key, plan);
-  if (planCache.size > PLAN_CACHE_SIZE) planCache.delete(planCache.keys().next().value!);
-  return plan;
+  return plans.getOrCreate(key, () => blockSparsePlan(pattern, time, blockSize));
 }
 
 /**

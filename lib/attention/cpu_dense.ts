@@ -13,8 +13,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { customOp } from "./custom_op.ts";
-import { attentionBackward, attentionForward } from "./wasm/mod.ts";
+import { customOp } from "../kernels/custom_op.ts";
+import { attentionBackward, attentionForward } from "../kernels/wasm/mod.ts";
 
 /** Causal multi-head attention of qkv [B·T, 3C] → [B·T, C] as one differentiable op. */
 export function fusedCausalSelfAttention(

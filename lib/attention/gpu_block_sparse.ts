@@ -1,7 +1,7 @@
 /**
  * Block-sparse causal attention for the WebGPU backend: the WGSL counterpart of
- * lib/sparse/block_sparse.ts, with the same qkv [B·T, 3C] → y [B·T, C] interface, run through
- * tfjs-backend-webgpu's `runWebGPUProgram` like lib/gpu/attention.ts (whose design it follows:
+ * cpu_block_sparse.ts, with the same qkv [B·T, 3C] → y [B·T, C] interface, run through
+ * tfjs-backend-webgpu's `runWebGPUProgram` like gpu_dense.ts (whose design it follows:
  * one invocation per row, online softmax, no atomics, no workgroup barriers).
  *
  * The pattern reaches the GPU in two forms:
@@ -28,18 +28,14 @@
 import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../kernels/custom_op.ts";
 import { HeadRowCode, rowKernel, webgpuBackend, type WebGPUProgram } from "./wgsl.ts";
+import { LruCache } from "../cache.ts";
 import {
   blockLayout,
+  DEFAULT_BLOCK_SIZE,
   patternName,
   type SparsePattern,
   validatePattern,
-} from "../sparse/patterns.ts";
-
-/** Rows (query or key) per workgroup: one invocation per row. */
-export const SPARSE_ROWS = 64;
-
-/** Tile side used when none is given (the same as the CPU kernel's default). */
-const DEFAULT_BLOCK = 64;
+} from "./patterns.ts";
 
 /** The uniform struct's extra fields; their values come from {@link patternUniforms}. */
 const UNIFORMS = "T : i32, BS : i32, kind : i32, p0 : i32, p1 : i32,";
@@ -65,7 +61,7 @@ function patternUniforms(p: SparsePattern, t: number, bs: number) {
 }
 
 /**
- * The WGSL twin of `allowed(p, i, j)` in lib/sparse/patterns.ts, for 0 ≤ j ≤ i (the loops
+ * The WGSL twin of `allowed(p, i, j)` in patterns.ts, for 0 ≤ j ≤ i (the loops
  * never visit j > i). Tested against the CPU kernel, which uses the TypeScript definition.
  */
 const ALLOWED_WGSL = `
@@ -88,7 +84,7 @@ const ALLOWED_WGSL = `
  * WGSL code generation for head size D and H heads in the fused layout: qkv rows of 3C floats
  * (q, k, v of head h at h·D, C + h·D, 2C + h·D), forward output rows of C + H floats (merged
  * heads, then H logsumexps), gradient rows of 3C. A head's row lives in ⌈D/4⌉ vec4 registers
- * and every loop over D is unrolled here, as in lib/gpu/attention.ts.
+ * and every loop over D is unrolled here, as in gpu_dense.ts.
  */
 class Gen extends HeadRowCode {
   readonly h: number;
@@ -146,7 +142,7 @@ class Gen extends HeadRowCode {
 
 /** Common fields of the row kernels. */
 function rows(bh: number, t: number) {
-  return rowKernel(bh, t, SPARSE_ROWS, UNIFORMS, "gpu block-sparse attention");
+  return rowKernel(bh, t, UNIFORMS, "gpu block-sparse attention");
 }
 
 /** Forward: inputs QKV and the tile list; output [B·T, C + H] (rows, then logsumexps). */
@@ -360,29 +356,23 @@ export function tileList(pattern: SparsePattern, time: number, blockSize: number
   return out;
 }
 
-const listCache = new Map<string, Int32Array>();
+const tileLists = new LruCache<string, Int32Array>(16);
 
 function cachedTileList(pattern: SparsePattern, time: number, blockSize: number): Int32Array {
   const key = `${patternName(pattern)}|${time}|${blockSize}`;
-  let list = listCache.get(key);
-  if (!list) {
-    list = tileList(pattern, time, blockSize);
-    if (listCache.size >= 16) listCache.delete(listCache.keys().next().value!);
-    listCache.set(key, list);
-  }
-  return list;
+  return tileLists.getOrCreate(key, () => tileList(pattern, time, blockSize));
 }
 
 /** Options for {@link gpuBlockSparseSelfAttention}. */
 export interface GpuBlockSparseOptions {
-  /** Tile side (default 64); any T works, the last block is shorter. */
+  /** Tile side (default {@link DEFAULT_BLOCK_SIZE}); any T works, the last block is shorter. */
   blockSize?: number;
 }
 
 /**
  * Block-sparse causal multi-head attention of qkv [B·T, 3C] → [B·T, C] under `pattern`, as one
  * differentiable op on the WGSL shaders (gradient dqkv [B·T, 3C]); the GPU twin of
- * `blockSparseCausalSelfAttention` in lib/sparse/block_sparse.ts. Needs the webgpu backend.
+ * `blockSparseCausalSelfAttention` in cpu_block_sparse.ts. Needs the webgpu backend.
  */
 export function gpuBlockSparseSelfAttention(
   qkv: tf.Tensor2D,
@@ -402,7 +392,7 @@ export function gpuBlockSparseSelfAttention(
   if (qkv.dtype !== "float32") {
     throw new Error(`gpuBlockSparseSelfAttention: expected float32, got ${qkv.dtype}`);
   }
-  const blockSize = options.blockSize ?? DEFAULT_BLOCK;
+  const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
   validatePattern(pattern, time);
   const list = cachedTileList(pattern, time, blockSize); // also checks blockSize
   const rows = batch * time;

@@ -3,9 +3,9 @@
  * course's own WGSL compute shaders, forward and backward, run through tfjs-backend-webgpu's
  * `runWebGPUProgram`, so tensors never leave the GPU.
  *
- * Four shaders, generated per head size (see lib/gpu/README.md for the design):
+ * Four shaders, generated per head size (see README.md in this folder for the design):
  *
- * - forward: one invocation per (batch·head, query row i), in workgroups of {@link ROWS} rows.
+ * - forward: one invocation per (batch·head, query row i), in workgroups of 64 (`WORKGROUP_ROWS`) rows.
  *   It streams keys j = 0 ..= i (never j > i) through an online softmax (running max m and sum
  *   l, flash-attention style) and writes the output row and, next to it, the row's logsumexp
  *   m + log l, which is all the backward needs besides q, k, v.
@@ -28,9 +28,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../kernels/custom_op.ts";
 import { HeadRowCode, rowKernel, webgpuBackend, type WebGPUProgram } from "./wgsl.ts";
-
-/** Query (or key) rows per workgroup: one invocation per row. */
-export const ROWS = 64;
 
 /**
  * Where the rows of one head live. Row i of head h of batch b starts at float
@@ -110,7 +107,7 @@ class Gen extends HeadRowCode {
 
 /** Common fields of the row kernels. */
 function rows(bh: number, t: number) {
-  return rowKernel(bh, t, ROWS, "T : i32,", "gpu attention");
+  return rowKernel(bh, t, "T : i32,", "gpu attention");
 }
 
 /** Forward: inputs Q, K, V; output the attention rows and each row's logsumexp. */

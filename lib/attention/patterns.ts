@@ -281,6 +281,10 @@ export function reachability(
   }
 }
 
+/** Tile side of the block-sparse kernels when none is given: 64 positions (also the GPU
+ * kernels' workgroup of rows). */
+export const DEFAULT_BLOCK_SIZE = 64;
+
 /** The (query-block, key-block) tiles of a pattern that hold at least one allowed pair. */
 export interface BlockLayout {
   /** Sequence length n. */

@@ -1,5 +1,5 @@
 /**
- * Shared plumbing of the course's WGSL kernels (lib/gpu/attention.ts, sparse_attention.ts): the
+ * Shared plumbing of the course's WGSL kernels (gpu_dense.ts, gpu_block_sparse.ts): the
  * parts of tfjs-backend-webgpu's program interface they use, and a code generator for rows of
  * one attention head held in vec4 registers.
  *
@@ -46,17 +46,20 @@ export function webgpuBackend(what: string): WebGPUBackendLike {
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const COMPONENTS = ["x", "y", "z", "w"];
 
+/** Query (or key) rows per workgroup, one invocation per row, in every attention shader. */
+export const WORKGROUP_ROWS = 64;
+
 /**
- * The dispatch of a row kernel: x = blocks of `rows` rows (one invocation per row), y =
+ * The dispatch of a row kernel: x = blocks of {@link WORKGROUP_ROWS} rows (one invocation per row), y =
  * batch·head.
  */
 export function rowKernel(
   bh: number,
   t: number,
-  rows: number,
   uniforms: string,
   what: string,
 ): Pick<WebGPUProgram, "dispatch" | "dispatchLayout" | "workgroupSize" | "uniforms"> {
+  const rows = WORKGROUP_ROWS;
   if (bh > 65535) throw new Error(`${what}: B·H = ${bh} exceeds 65535`);
   // With a y in the layout, tfjs calls main() without a flat index and keeps the dispatch.
   return {

@@ -1,17 +1,15 @@
 /**
- * LayerNorm and GELU as single fused ops for the CPU backends.
+ * LayerNorm as a single fused op for the CPU backends (GELU's twin is gelu_cpu.ts).
  *
- * Written as tfjs compositions, a LayerNorm is ~10 ops forward and ~20 backward, and GELU ~8 and
- * ~15; for a small model the per-op overhead costs more than the arithmetic. Here each is one
- * loop forward and one loop backward: LayerNorm over plain arrays in JavaScript, GELU in the
- * WebAssembly module (JavaScript's Math.tanh made it ~5× slower). Tested against the
- * compositions in tests/kernels_test.ts.
+ * Written as tfjs compositions, a LayerNorm is ~10 ops forward and ~20 backward; for a small
+ * model the per-op overhead costs more than the arithmetic. Here it is one loop forward and one
+ * loop backward over plain arrays in JavaScript. Tested against the composition in
+ * tests/kernels_test.ts.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { customOp } from "./custom_op.ts";
-import { geluBackward, geluForward } from "./wasm/mod.ts";
 
 /** LayerNorm over rows of x [N, C]; returns y and the per-row mean and 1/std for the backward. */
 export function layerNormForward(
@@ -90,17 +88,4 @@ export function fusedLayerNorm(
     };
   });
   return op(x, gain, bias) as tf.Tensor2D;
-}
-
-/** Fused GELU (tanh approximation) of any tensor, forward and backward in WebAssembly. */
-export function fusedGelu(x: tf.Tensor): tf.Tensor {
-  const op = customOp(([xt]) => {
-    const xa = xt.dataSync() as Float32Array;
-    const { y, th } = geluForward(xa);
-    return {
-      value: tf.tensor(y, xt.shape),
-      gradFunc: (dy) => [tf.tensor(geluBackward(xa, th, dy.dataSync() as Float32Array), xt.shape)],
-    };
-  });
-  return op(x);
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type SparsePattern, validatePattern } from "../sparse/patterns.ts";
+import { type SparsePattern, validatePattern } from "../attention/patterns.ts";
 
 /** Where LayerNorm sits: `post` (GPT-1, original Transformer) or `pre` (GPT-2 and later). */
 export type NormPlacement = "post" | "pre";
@@ -28,7 +28,7 @@ export interface GPTConfig {
   /** Share the token embedding with the output projection (GPT-1/2/3 all do). */
   tiedEmbeddings: boolean;
   /**
-   * Optional attention pattern of each layer (lib/sparse/patterns.ts), one per layer; absent
+   * Optional attention pattern of each layer (lib/attention/patterns.ts), one per layer; absent
    * means dense causal attention everywhere. `layerPatterns("alternating", nLayer, band)` gives
    * GPT-3's alternation of dense and locally banded layers. Patterns have no parameters, so
    * they change neither the parameter count nor the checkpoint's tensors.
@@ -112,7 +112,7 @@ function checkAttention(c: GPTConfig): SparsePattern[] {
     throw new ConfigError(
       `attention must list one pattern per layer (nLayer = ${c.nLayer}), got ${
         Array.isArray(list) ? `${list.length} patterns` : JSON.stringify(list)
-      }; layerPatterns() in lib/sparse builds such a list`,
+      }; layerPatterns() in lib/attention builds such a list`,
     );
   }
   return list.map((p, i) => {
@@ -141,22 +141,79 @@ export interface ParamCount {
   total: number;
 }
 
-/** Exact number of parameters of a model with this configuration. */
-export function countParams(c: GPTConfig): ParamCount {
+/** The shapes of one block's parameters, by name within the block (`ln_1.weight`, …). */
+export function blockParameterShapes(nEmbd: number): Map<string, number[]> {
+  const d = nEmbd;
+  return new Map<string, number[]>([
+    ["ln_1.weight", [d]],
+    ["ln_1.bias", [d]],
+    ["attn.c_attn.weight", [d, 3 * d]],
+    ["attn.c_attn.bias", [3 * d]],
+    ["attn.c_proj.weight", [d, d]],
+    ["attn.c_proj.bias", [d]],
+    ["ln_2.weight", [d]],
+    ["ln_2.bias", [d]],
+    ["mlp.c_fc.weight", [d, 4 * d]],
+    ["mlp.c_fc.bias", [4 * d]],
+    ["mlp.c_proj.weight", [4 * d, d]],
+    ["mlp.c_proj.bias", [d]],
+  ]);
+}
+
+/** The shapes of the parameters outside the blocks (embeddings, final LayerNorm, untied head). */
+function outerParameterShapes(c: GPTConfig): Map<string, number[]> {
   const d = c.nEmbd;
-  const embedding = c.vocabSize * d + c.contextLength * d;
-  const attention = c.nLayer * (d * 3 * d + 3 * d + d * d + d);
-  const mlp = c.nLayer * (d * 4 * d + 4 * d + 4 * d * d + d);
-  const layerNorm = c.nLayer * 2 * 2 * d + (c.norm === "pre" ? 2 * d : 0);
-  const head = c.tiedEmbeddings ? 0 : c.vocabSize * d;
-  return {
-    embedding,
-    attention,
-    mlp,
-    layerNorm,
-    head,
-    total: embedding + attention + mlp + layerNorm + head,
-  };
+  const shapes = new Map<string, number[]>([
+    ["wte.weight", [c.vocabSize, d]],
+    ["wpe.weight", [c.contextLength, d]],
+  ]);
+  if (c.norm === "pre") shapes.set("ln_f.weight", [d]).set("ln_f.bias", [d]);
+  if (!c.tiedEmbeddings) shapes.set("lm_head.weight", [c.vocabSize, d]);
+  return shapes;
+}
+
+/**
+ * The shape of every parameter, by its GPT-2 name (`h.<i>.attn.c_attn.weight` is [C, 3C]), in
+ * the order embeddings, blocks, final LayerNorm, head.
+ */
+export function parameterShapes(c: GPTConfig): Map<string, number[]> {
+  const outer = outerParameterShapes(c);
+  const shapes = new Map<string, number[]>();
+  for (const name of ["wte.weight", "wpe.weight"]) shapes.set(name, outer.get(name)!);
+  const block = blockParameterShapes(c.nEmbd);
+  for (let i = 0; i < c.nLayer; i++) {
+    for (const [name, shape] of block) shapes.set(`h.${i}.${name}`, shape);
+  }
+  for (const [name, shape] of outer) shapes.set(name, shape);
+  return shapes;
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Exact number of parameters of a model with this configuration, summed from the parameter
+ * shapes (one block's shapes times the depth, so the cost does not grow with the model).
+ */
+export function countParams(c: GPTConfig): ParamCount {
+  const count = { embedding: 0, attention: 0, mlp: 0, layerNorm: 0, head: 0 };
+  for (const [name, shape] of blockParameterShapes(c.nEmbd)) {
+    const part = name.startsWith("attn.")
+      ? "attention"
+      : name.startsWith("mlp.")
+      ? "mlp"
+      : "layerNorm";
+    count[part] += c.nLayer * size(shape);
+  }
+  for (const [name, shape] of outerParameterShapes(c)) {
+    const part = name.startsWith("ln_f")
+      ? "layerNorm"
+      : name === "lm_head.weight"
+      ? "head"
+      : "embedding";
+    count[part] += size(shape);
+  }
+  const total = count.embedding + count.attention + count.mlp + count.layerNorm + count.head;
+  return { ...count, total };
 }
 
 const gpt2 = (nLayer: number, nHead: number, nEmbd: number): GPTConfig =>

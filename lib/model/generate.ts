@@ -1,157 +1,113 @@
 /**
- * Sampling text from a GPT, one token at a time: run the model on the last `contextLength`
- * tokens, take the logits of the final position, and draw the next token.
+ * Sampling text from a GPT: feed the prompt once, then one token at a time, each through the
+ * model's own blocks with a key/value cache (kv_cache.ts), drawing every new token from the
+ * logits of the last position (sample.ts).
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import type { GPT } from "./gpt.ts";
+import { KVCache } from "./kv_cache.ts";
+import {
+  checkSamplingOptions,
+  firstNonFinite,
+  NonFiniteError,
+  sampleToken,
+  type SamplingOptions,
+} from "./sample.ts";
 import { Rng } from "../random.ts";
 
-/** Sampling options. */
-export interface GenerateOptions {
+/** Options for {@link generate}. */
+export interface GenerateOptions extends SamplingOptions {
   /** Tokens to add. */
   maxNewTokens: number;
-  /** Divides the logits; 0 means greedy (argmax). Default 1. */
-  temperature?: number;
-  /** Keep only the k most likely tokens before sampling (0 or undefined = all). */
-  topK?: number;
   /** Seed of the sampler. Default 0. */
   seed?: number;
-}
-
-/**
- * Logits (or the weights behind them) that are NaN or +Infinity: a numerical fault upstream,
- * never something to sample from. The message says where it was first seen.
- */
-export class NonFiniteError extends Error {
-  /** Creates the error. */
-  constructor(message: string) {
-    super(message);
-    this.name = "NonFiniteError";
-  }
-}
-
-/** Index of the first NaN or +Infinity (−Infinity is a probability of 0, not a fault), or −1. */
-function firstFault(values: Float32Array): number {
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (v !== v || v === Infinity) return i;
-  }
-  return -1;
-}
-
-/**
- * Picks a token from logits: greedy when temperature is 0, else a draw from the softmax of
- * logits / temperature restricted to the top k.
- *
- * @throws {NonFiniteError} When a logit is NaN or +Infinity, or every logit is −Infinity.
- * @throws {RangeError} When temperature is negative or NaN, or topK is not an integer ≥ 0.
- */
-export function sampleToken(
-  logits: Float32Array,
-  temperature: number,
-  topK: number,
-  rng: Rng,
-): number {
-  if (!(temperature >= 0) || temperature === Infinity) {
-    throw new RangeError(
-      `sampleToken: temperature must be a finite number >= 0 (0 = greedy), got ${temperature}`,
-    );
-  }
-  if (!Number.isInteger(topK) || topK < 0) {
-    throw new RangeError(`sampleToken: topK must be an integer >= 0 (0 = all), got ${topK}`);
-  }
-  const fault = firstFault(logits);
-  if (fault >= 0) {
-    throw new NonFiniteError(`sampleToken: logit ${fault} is ${logits[fault]}`);
-  }
-  if (logits.every((v) => v === -Infinity)) {
-    throw new NonFiniteError("sampleToken: every logit is -Infinity; nothing can be sampled");
-  }
-  if (temperature === 0) {
-    let best = 0;
-    for (let i = 1; i < logits.length; i++) {
-      if (logits[i] > logits[best]) best = i;
-    }
-    return best;
-  }
-  let order = Array.from(logits.keys());
-  if (topK > 0 && topK < logits.length) {
-    order = order.sort((a, b) => logits[b] - logits[a]).slice(0, topK);
-  }
-  let max = -Infinity;
-  for (const i of order) max = Math.max(max, logits[i]);
-  const weights = order.map((i) => Math.exp((logits[i] - max) / temperature));
-  const total = weights.reduce((a, b) => a + b, 0);
-  let r = rng.next() * total;
-  for (let k = 0; k < order.length; k++) {
-    r -= weights[k];
-    if (r <= 0) return order[k];
-  }
-  return order[order.length - 1];
+  /**
+   * What to do when the sequence outgrows the context: `"slide"` (default; see
+   * {@link generate}) or `"error"`, which refuses up front unless
+   * `prompt.length + maxNewTokens ≤ contextLength`.
+   */
+  overflow?: "slide" | "error";
 }
 
 /**
  * Continues `prompt` (token ids) by `maxNewTokens` tokens and returns prompt + continuation.
- * A prompt longer than the context is cropped to its last `contextLength` tokens for the model
- * (the returned sequence still starts with the full prompt).
+ * Every input is checked once, before any work.
+ *
+ * Context rule (`overflow: "slide"`, the default): the model reads a window that ends at the
+ * newest token. It starts as the last `contextLength` tokens of the prompt (the returned
+ * sequence still starts with the full prompt); each new token joins the cache; when the cache
+ * is full and another token must be read, the window restarts from the last
+ * ⌊contextLength / 2⌋ tokens (one batched pass), so the cache is rebuilt once every
+ * ⌈contextLength / 2⌉ tokens instead of the window being recomputed at every token.
+ *
+ * @throws {Error} For an empty prompt, a token outside the vocabulary, a bad `maxNewTokens` or
+ * `overflow`, or (with `overflow: "error"`) a continuation that does not fit the context.
+ * @throws {RangeError} For sampling options {@link checkSamplingOptions} refuses.
+ * @throws {NonFiniteError} When the logits hold NaN or +Infinity; the message names the first
+ * parameter that is not finite, if any.
  */
 export function generate(
   model: GPT,
   prompt: ArrayLike<number>,
   options: GenerateOptions,
 ): number[] {
-  const { maxNewTokens, temperature = 1, topK = 0, seed = 0 } = options;
+  const { maxNewTokens, seed = 0, overflow = "slide" } = options;
+  const { contextLength, vocabSize } = model.config;
   if (prompt.length === 0) {
     throw new Error("generate: the prompt is empty; give at least one token");
   }
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) {
-    throw new Error(
-      `generate: maxNewTokens must be a non-negative integer, got ${maxNewTokens}`,
-    );
+    throw new Error(`generate: maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
   }
-  const { contextLength, vocabSize } = model.config;
   for (let i = 0; i < prompt.length; i++) {
-    if (
-      !Number.isInteger(prompt[i]) || prompt[i] < 0 || prompt[i] >= vocabSize
-    ) {
+    if (!Number.isInteger(prompt[i]) || prompt[i] < 0 || prompt[i] >= vocabSize) {
       throw new Error(
         `generate: prompt token ${prompt[i]} at position ${i} is outside [0, ${vocabSize})`,
       );
     }
   }
-  if (!(temperature >= 0) || temperature === Infinity) {
-    throw new RangeError(
-      `generate: temperature must be a finite number >= 0 (0 = greedy), got ${temperature}`,
+  checkSamplingOptions(options, "generate");
+  if (overflow !== "slide" && overflow !== "error") {
+    throw new Error(`generate: overflow must be "slide" or "error", got ${overflow}`);
+  }
+  if (overflow === "error" && prompt.length + maxNewTokens > contextLength) {
+    throw new Error(
+      `generate: prompt (${prompt.length}) + maxNewTokens (${maxNewTokens}) = ` +
+        `${prompt.length + maxNewTokens} tokens exceed the context of ${contextLength}; ` +
+        `shorten them or use overflow: "slide"`,
     );
   }
-  if (!Number.isInteger(topK) || topK < 0) {
-    throw new RangeError(`generate: topK must be an integer >= 0 (0 = all), got ${topK}`);
-  }
-  const rng = new Rng(seed);
   const tokens = Array.from(prompt);
-  for (let n = 0; n < maxNewTokens; n++) {
-    const window = tokens.slice(-contextLength);
-    const last = tf.tidy(() => {
-      const { logits } = model.forward(
-        tf.tensor2d(window, [1, window.length], "int32"),
-      );
-      return tf.slice(logits, [0, window.length - 1, 0], [1, 1, vocabSize]);
-    });
-    const values = last.dataSync() as Float32Array;
-    last.dispose();
-    const fault = firstFault(values);
-    if (fault >= 0) {
-      throw new NonFiniteError(
-        `generate: the logits for new token ${n} are ${values[fault]} (vocabulary entry ${fault})` +
-          `; ${
-            faultyParameter(model) ??
-              "every parameter is finite, so the fault is in the forward pass"
-          }`,
-      );
+  if (maxNewTokens === 0) return tokens;
+  const rng = new Rng(seed);
+  const keep = Math.max(1, Math.floor(contextLength / 2));
+  const cache = new KVCache(model);
+  try {
+    let logits = cache.append(tokens.slice(-contextLength));
+    for (let n = 0; n < maxNewTokens; n++) {
+      const fault = firstNonFinite(logits);
+      if (fault >= 0) {
+        throw new NonFiniteError(
+          `generate: the logits for new token ${n} are ${logits[fault]} (vocabulary entry ` +
+            `${fault}); ${
+              faultyParameter(model) ??
+                "every parameter is finite, so the fault is in the forward pass"
+            }`,
+        );
+      }
+      const next = sampleToken(logits, options, rng);
+      tokens.push(next);
+      if (n === maxNewTokens - 1) break; // the last token is never read
+      if (cache.length < contextLength) {
+        logits = cache.append([next]);
+      } else {
+        cache.reset();
+        logits = cache.append(tokens.slice(-keep));
+      }
     }
-    tokens.push(sampleToken(values, temperature, topK, rng));
+  } finally {
+    cache.dispose();
   }
   return tokens;
 }

@@ -1,19 +1,21 @@
 /**
- * A GPT: token + learned position embeddings, a stack of Transformer blocks with causal
- * self-attention (dense, or the sparse pattern `config.attention[i]` of layer i) and an MLP,
- * and an output projection tied to the token embedding.
+ * A GPT: token + learned position embeddings, a stack of Transformer blocks (block.ts: causal
+ * self-attention, dense or the sparse pattern `config.attention[i]` of layer i, and an MLP), a
+ * final LayerNorm in pre-norm models, and an output projection tied to the token embedding.
  *
- * `norm: "post"` gives GPT-1's block, x = LN(x + f(x)); `norm: "pre"` gives GPT-2's,
- * x = x + f(LN(x)), plus a final LayerNorm. Parameter names and layouts follow the Hugging Face
- * GPT-2 checkpoint ("h.0.attn.c_attn.weight" is [C, 3C]), so real GPT-2 weights load directly.
+ * The forward pass reads top to bottom: embed → blocks → final LayerNorm → head. Parameter
+ * names and layouts follow the Hugging Face GPT-2 checkpoint ("h.0.attn.c_attn.weight" is
+ * [C, 3C]), so real GPT-2 weights load directly.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { countParams, type GPTConfig, makeConfig } from "./config.ts";
-import { causalSelfAttention } from "./attention.ts";
-import { crossEntropy, gelu, layerNorm } from "./layers.ts";
-import { linear, matmulFast } from "../kernels/linear.ts";
+import { countParams, type GPTConfig, makeConfig, parameterShapes } from "./config.ts";
+import { Block, SeedStream } from "./block.ts";
+import { crossEntropy, layerNorm } from "./layers.ts";
+import { matmulFast } from "../kernels/linear.ts";
+import type { AttentionImplementation } from "../attention/dispatch.ts";
+import type { LayerCache } from "../attention/cached.ts";
 import { Rng } from "../random.ts";
 
 /**
@@ -28,11 +30,23 @@ export function paramVariable(values: Float32Array, shape: readonly number[]): t
   return v;
 }
 
+/**
+ * What an incremental decoding pass needs (lib/model/kv_cache.ts's `KVCache` is one): a key/value
+ * cache per layer, all at the same length, and optionally the output head transposed once
+ * ([C, vocab]: a plain matmul is several times faster than a transposed one on wasm).
+ */
+export interface DecodingCache {
+  /** One cache per block. */
+  readonly layers: readonly LayerCache[];
+  /** The head as [C, vocab], if the cache keeps a copy. */
+  readonly headT?: tf.Tensor2D;
+}
+
 /** What {@link GPT.forward} returns. The caller disposes the tensors. */
 export interface ForwardResult {
-  /** Next-token logits [B, T, vocab]. */
+  /** Next-token logits [B, T, vocab] (T = 1 with `logits: "last"`). */
   logits: tf.Tensor3D;
-  /** The final hidden states [B, T, C] (after the final LayerNorm in pre-norm models). */
+  /** The final hidden states [B, T, C] of the same positions (after ln_f in pre-norm models). */
   hidden: tf.Tensor3D;
   /** Attention weights per layer [B, H, T, T], when requested. */
   attention?: tf.Tensor4D[];
@@ -46,36 +60,15 @@ export interface ForwardOptions {
   seed?: number;
   /** Also return every layer's attention weights. */
   returnAttention?: boolean;
-}
-
-/** The shape of every parameter, by name, for a configuration. */
-export function parameterShapes(c: GPTConfig): Map<string, number[]> {
-  const d = c.nEmbd;
-  const shapes = new Map<string, number[]>([
-    ["wte.weight", [c.vocabSize, d]],
-    ["wpe.weight", [c.contextLength, d]],
-  ]);
-  for (let i = 0; i < c.nLayer; i++) {
-    const p = `h.${i}.`;
-    shapes.set(p + "ln_1.weight", [d]).set(p + "ln_1.bias", [d]);
-    shapes.set(p + "attn.c_attn.weight", [d, 3 * d]).set(
-      p + "attn.c_attn.bias",
-      [3 * d],
-    );
-    shapes.set(p + "attn.c_proj.weight", [d, d]).set(p + "attn.c_proj.bias", [
-      d,
-    ]);
-    shapes.set(p + "ln_2.weight", [d]).set(p + "ln_2.bias", [d]);
-    shapes.set(p + "mlp.c_fc.weight", [d, 4 * d]).set(p + "mlp.c_fc.bias", [
-      4 * d,
-    ]);
-    shapes.set(p + "mlp.c_proj.weight", [4 * d, d]).set(p + "mlp.c_proj.bias", [
-      d,
-    ]);
-  }
-  if (c.norm === "pre") shapes.set("ln_f.weight", [d]).set("ln_f.bias", [d]);
-  if (!c.tiedEmbeddings) shapes.set("lm_head.weight", [c.vocabSize, d]);
-  return shapes;
+  /** "reference" runs the plain tfjs attention instead of the fast kernels. Default "auto". */
+  attention?: AttentionImplementation;
+  /**
+   * Incremental decoding of one sequence: idx [1, n] holds the next n tokens, at positions
+   * cache length … cache length + n − 1; their keys and values are added to the cache.
+   */
+  cache?: DecodingCache;
+  /** "last": only the last position's logits (what sampling needs). Default "all". */
+  logits?: "all" | "last";
 }
 
 /**
@@ -105,6 +98,7 @@ export class GPT {
   readonly config: GPTConfig;
   /** Trainable parameters by name. */
   readonly params: Map<string, tf.Variable>;
+  readonly #blocks: Block[];
 
   /** Wraps existing parameters; they must match {@link parameterShapes} exactly. */
   constructor(config: GPTConfig, params: Map<string, tf.Variable>) {
@@ -125,6 +119,10 @@ export class GPT {
       }
     }
     this.params = params;
+    this.#blocks = Array.from(
+      { length: this.config.nLayer },
+      (_, i) => new Block(params, i, this.config),
+    );
   }
 
   /** A freshly initialised model; the same seed gives the same weights on any backend. */
@@ -147,94 +145,87 @@ export class GPT {
     return this.params.get(name) as unknown as T;
   }
 
-  /** Runs the model on token ids [B, T] (T ≤ contextLength). */
+  /** The blocks, in order from the embeddings up: views over this model's parameters. */
+  get blocks(): readonly Block[] {
+    return this.#blocks;
+  }
+
+  /**
+   * Token + position embeddings of ids [B, T] at positions start … start + T − 1, as the
+   * residual stream [B·T, C].
+   */
+  embed(idx: tf.Tensor2D, start = 0): tf.Tensor2D {
+    const c = this.config;
+    const [b, t] = idx.shape;
+    return tf.tidy(() => {
+      const tok = tf.gather(this.#p<tf.Tensor2D>("wte.weight"), tf.reshape(idx, [-1])); // [B·T, C]
+      const pos = tf.slice(this.#p<tf.Tensor2D>("wpe.weight"), [start, 0], [t, c.nEmbd]); // [T, C]
+      return tf.reshape(tf.add(tf.reshape(tok, [b, t, c.nEmbd]), pos), [b * t, c.nEmbd]);
+    });
+  }
+
+  /** The final LayerNorm of pre-norm models (GPT-2's ln_f); post-norm models have none. */
+  finalNorm(x: tf.Tensor2D): tf.Tensor2D {
+    if (this.config.norm !== "pre") return x;
+    return layerNorm(x, this.#p("ln_f.weight"), this.#p("ln_f.bias"));
+  }
+
+  /** Next-token logits [N, vocab] of hidden states [N, C] (the head, tied or not). */
+  head(x: tf.Tensor2D, headT?: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const w = this.#p<tf.Tensor2D>(this.config.tiedEmbeddings ? "wte.weight" : "lm_head.weight");
+      return matmulFast(x, headT ?? tf.transpose(w));
+    });
+  }
+
+  /** Runs the model on token ids [B, T] (T ≤ contextLength): embed → blocks → ln_f → head. */
   forward(idx: tf.Tensor2D, options: ForwardOptions = {}): ForwardResult {
     const c = this.config;
     const [b, t] = idx.shape;
-    if (t > c.contextLength) {
+    const { cache } = options;
+    const start = cache?.layers[0]?.length ?? 0;
+    if (start + t > c.contextLength) {
       throw new Error(
-        `GPT.forward: sequence of ${t} tokens exceeds the context of ${c.contextLength}`,
+        `GPT.forward: sequence of ${start + t} tokens exceeds the context of ${c.contextLength}`,
       );
     }
-    const drop = options.training ? c.dropout : 0;
-    let seed = options.seed ?? 0;
+    if (cache && (b !== 1 || cache.layers.length !== c.nLayer || options.training)) {
+      throw new Error(
+        `GPT.forward: a decoding cache needs batch 1 (got ${b}), one layer cache per block ` +
+          `(${cache.layers.length} for ${c.nLayer}) and no training`,
+      );
+    }
+    const dropout = options.training ? c.dropout : 0;
+    const seeds = new SeedStream(options.seed ?? 0);
     const attention: tf.Tensor4D[] | undefined = options.returnAttention ? [] : undefined;
+    const rows = options.logits === "last" ? 1 : t;
     const result = tf.tidy(() => {
-      const tok = tf.gather(
-        this.#p<tf.Tensor2D>("wte.weight"),
-        tf.reshape(idx, [-1]),
-      ); // [B·T, C]
-      const pos = tf.slice(this.#p<tf.Tensor2D>("wpe.weight"), [0, 0], [
-        t,
-        c.nEmbd,
-      ]); // [T, C]
-      let x = tf.reshape(tf.add(tf.reshape(tok, [b, t, c.nEmbd]), pos), [
-        b * t,
-        c.nEmbd,
-      ]) as tf.Tensor2D;
-      if (drop) x = tf.dropout(x, drop, undefined, seed++) as tf.Tensor2D;
-      for (let i = 0; i < c.nLayer; i++) {
-        x = this.#block(i, x, b, t, drop, seed += 4, attention);
+      let x = this.embed(idx, start);
+      if (dropout) x = tf.dropout(x, dropout, undefined, seeds.take()) as tf.Tensor2D;
+      for (const block of this.#blocks) {
+        x = block.forward(x, {
+          batch: b,
+          time: t,
+          dropout,
+          seeds,
+          weightsOut: attention,
+          implementation: options.attention,
+          cache: cache?.layers[block.index],
+        });
       }
-      if (c.norm === "pre") {
-        x = layerNorm(x, this.#p("ln_f.weight"), this.#p("ln_f.bias"));
+      if (rows < t) { // only the rows whose logits are wanted go through ln_f and the head
+        x = tf.reshape(tf.slice(tf.reshape(x, [b, t, c.nEmbd]), [0, t - 1, 0], [b, 1, c.nEmbd]), [
+          b,
+          c.nEmbd,
+        ]);
       }
-      const head = c.tiedEmbeddings ? "wte.weight" : "lm_head.weight";
-      const logits = matmulFast(x, tf.transpose(this.#p<tf.Tensor2D>(head)));
+      x = this.finalNorm(x);
       return {
-        logits: tf.reshape(logits, [b, t, c.vocabSize]) as tf.Tensor3D,
-        hidden: tf.reshape(x, [b, t, c.nEmbd]) as tf.Tensor3D,
+        logits: tf.reshape(this.head(x, cache?.headT), [b, rows, c.vocabSize]) as tf.Tensor3D,
+        hidden: tf.reshape(x, [b, rows, c.nEmbd]) as tf.Tensor3D,
       };
     });
     return attention ? { ...result, attention } : result;
-  }
-
-  #block(
-    i: number,
-    x: tf.Tensor2D,
-    b: number,
-    t: number,
-    drop: number,
-    seed: number,
-    attention?: tf.Tensor4D[],
-  ): tf.Tensor2D {
-    const p = `h.${i}.`;
-    const ln1 = (z: tf.Tensor2D) =>
-      layerNorm(z, this.#p(p + "ln_1.weight"), this.#p(p + "ln_1.bias"));
-    const ln2 = (z: tf.Tensor2D) =>
-      layerNorm(z, this.#p(p + "ln_2.weight"), this.#p(p + "ln_2.bias"));
-    const attn = (z: tf.Tensor2D) =>
-      causalSelfAttention(z, {
-        cAttnW: this.#p(p + "attn.c_attn.weight"),
-        cAttnB: this.#p(p + "attn.c_attn.bias"),
-        cProjW: this.#p(p + "attn.c_proj.weight"),
-        cProjB: this.#p(p + "attn.c_proj.bias"),
-      }, {
-        batch: b,
-        time: t,
-        nHead: this.config.nHead,
-        dropout: drop,
-        seed,
-        weightsOut: attention,
-        pattern: this.config.attention?.[i], // undefined: dense causal
-      });
-    const mlp = (z: tf.Tensor2D) => {
-      const hidden = gelu(
-        linear(z, this.#p(p + "mlp.c_fc.weight"), this.#p(p + "mlp.c_fc.bias")),
-      );
-      const out = linear(
-        hidden as tf.Tensor2D,
-        this.#p(p + "mlp.c_proj.weight"),
-        this.#p(p + "mlp.c_proj.bias"),
-      );
-      return drop ? tf.dropout(out, drop, undefined, seed + 2) as tf.Tensor2D : out;
-    };
-    if (this.config.norm === "pre") {
-      x = tf.add(x, attn(ln1(x)));
-      return tf.add(x, mlp(ln2(x)));
-    }
-    x = ln1(tf.add(x, attn(x)));
-    return ln2(tf.add(x, mlp(x)));
   }
 
   /** Mean next-token cross-entropy (nats/token) of ids [B, T] against targets [B, T] (-1 = ignore). */

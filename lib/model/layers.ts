@@ -6,7 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { customOp } from "../kernels/custom_op.ts";
 import { useCpuKernels } from "../kernels/dispatch.ts";
-import { fusedGelu, fusedLayerNorm } from "../kernels/layernorm_cpu.ts";
+import { fusedGelu } from "../kernels/gelu_cpu.ts";
+import { fusedLayerNorm } from "../kernels/layernorm_cpu.ts";
 
 /**
  * LayerNorm over the last axis: (x − mean) / sqrt(var + eps) · gain + bias.
