@@ -246,7 +246,7 @@ export interface MappingEpisodeOptions {
 }
 
 /**
- * One evaluation episode for lib/eval/icl.ts' `evaluateIcl`: a rule, a pool of its
+ * One evaluation episode for lib/eval/icl_experiments.ts' `evaluateIcl`: a rule, a pool of its
  * demonstrations, queries cycling over its inputs, and all ten digits as candidates (so a model
  * that does not even know which three digits are in play scores 1/10).
  */

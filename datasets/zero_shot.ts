@@ -19,7 +19,7 @@
  * Every item has two renderings as an {@link IclExample}: **natural** (the corpus sentence, cut
  * as input + arrow + target: `"Mary" + " is a " + "woman's name."`) and **unnatural** (a layout
  * that never occurs in the corpus: `"Mary" + " ;; " + "w"`); {@link iclTask} turns a task into
- * the pool / queries / candidates that lib/eval/icl.ts's `evaluateIcl` expects, with the format to
+ * the pool / queries / candidates that lib/eval/icl_experiments.ts's `evaluateIcl` expects, with the format to
  * use. {@link zeroShotCorpus} mixes the training sentences into the book with
  * datasets/icl_tasks.ts's `buildMixture`, in blocks of a few sentences, one per line.
  *
@@ -155,7 +155,7 @@ export interface IclTaskOptions {
 }
 
 /**
- * The task for lib/eval/icl.ts's `evaluateIcl` in one rendering: demonstrations come from the
+ * The task for lib/eval/icl_experiments.ts's `evaluateIcl` in one rendering: demonstrations come from the
  * training items, queries are held-out items, the candidates are every label written as that
  * rendering writes it (so a model that ignores the question is at 1 / labels). Use it with
  * `format: task.formats[rendering]` and `rankBy: "sum"` (the candidates of the natural rendering
@@ -286,8 +286,8 @@ export interface ZeroShotEvaluation {
 
 /**
  * Accuracy on held-out items against the number of demonstrations K: every question gets its own
- * demonstrations drawn from the training items (nested over K, lib/eval/icl.ts's
- * `sampleDemonstrations`), laid out by lib/eval/icl.ts's `buildPrompt` in the task's format for
+ * demonstrations drawn from the training items (nested over K, lib/eval/icl_experiments.ts's
+ * `sampleDemonstrations`), laid out by lib/eval/icl_prompts.ts's `buildPrompt` in the task's format for
  * the rendering, and is answered by {@link rankFirstDifference} over all labels.
  */
 export function evaluateZeroShot(options: ZeroShotEvalOptions): ZeroShotEvaluation {
