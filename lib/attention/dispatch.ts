@@ -22,7 +22,7 @@ import { fusedCausalSelfAttention } from "./cpu_dense.ts";
 import { blockSparseCausalSelfAttention } from "./cpu_block_sparse.ts";
 import { gpuCausalSelfAttention } from "./gpu_dense.ts";
 import { gpuBlockSparseSelfAttention } from "./gpu_block_sparse.ts";
-import { attendReference } from "./reference.ts";
+import { attendReference, type ReferenceAttentionOptions } from "./reference.ts";
 import { patternName, type SparsePattern } from "./patterns.ts";
 
 /** What a caller may ask for: the best available kernel, or the reference ops. */
@@ -95,19 +95,8 @@ function sayOnce(message: string): void {
   console.warn(`attention: ${message}`);
 }
 
-/** Options for {@link attend}. */
-export interface AttendOptions {
-  batch: number;
-  time: number;
-  nHead: number;
-  /** Which keys each query sees (default dense causal). */
-  pattern?: SparsePattern;
-  /** Dropout rate on the attention weights (training only). */
-  dropout?: number;
-  /** Seed for the dropout mask. */
-  seed?: number;
-  /** When given, the attention weights [B, H, T, T] are pushed here (kept; caller disposes). */
-  weightsOut?: tf.Tensor4D[];
+/** Options for {@link attend}: the reference path's, plus the choice of implementation. */
+export interface AttendOptions extends ReferenceAttentionOptions {
   /** "reference" forces the plain tfjs ops. Default "auto". */
   implementation?: AttentionImplementation;
 }
